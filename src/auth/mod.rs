@@ -1,0 +1,86 @@
+//! Who is asking: bearer tokens -> [`Principal`]. Holding a `Principal` means the request is
+//! authenticated; the patient's identity comes from the token alone (invariant 1).
+
+mod static_tokens;
+
+pub use static_tokens::StaticTokens;
+
+use std::fmt;
+
+/// A citizen service number. Never printed: Debug and Display redact it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Bsn(String);
+
+impl Bsn {
+    /// A BSN is nine digits passing the eleven test.
+    pub fn parse(text: &str) -> Option<Bsn> {
+        let digits: Vec<u32> = text.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+        if digits.len() != 9 {
+            return None;
+        }
+        let sum: i64 = digits.iter().enumerate().map(|(i, d)| i64::from(*d) * if i == 8 { -1 } else { 9 - i as i64 }).sum();
+        (sum % 11 == 0 && sum != 0).then(|| Bsn(text.to_owned()))
+    }
+
+    /// The digits, for binding into the patient lookup. Do not log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Bsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Bsn(<redacted>)")
+    }
+}
+
+/// The authenticated caller: the patient the token is for.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub bsn: Bsn,
+}
+
+/// Why a request is not authenticated. The texts go to the client; they never echo the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the Authorization header is not a bearer token")]
+    Malformed,
+    #[error("the bearer token is not valid")]
+    Invalid,
+}
+
+/// The token out of an `Authorization` header value.
+pub fn bearer_token(header: Option<&str>) -> Result<&str, AuthError> {
+    let header = header.ok_or(AuthError::Missing)?;
+    let (scheme, token) = header.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bsn_eleven_test() {
+        assert!(Bsn::parse("999911132").is_some());
+        assert!(Bsn::parse("999911133").is_none());
+        assert!(Bsn::parse("99991113").is_none());
+        assert!(Bsn::parse("000000000").is_none());
+        assert_eq!(format!("{:?}", Bsn::parse("999911132")), "Some(Bsn(<redacted>))");
+    }
+
+    #[test]
+    fn bearer_header() {
+        assert_eq!(bearer_token(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")), Ok("abc"));
+        assert_eq!(bearer_token(None), Err(AuthError::Missing));
+        assert_eq!(bearer_token(Some("Basic abc")), Err(AuthError::Malformed));
+        assert_eq!(bearer_token(Some("Bearer")), Err(AuthError::Malformed));
+    }
+}

@@ -1,0 +1,154 @@
+//! The command line: parse arguments, set up logging, run a command, map it to an exit code.
+
+use crate::http::{self, AppState};
+use crate::mapping::{Diagnostic, Severity};
+use crate::runtime::Snapshot;
+use arc_swap::ArcSwap;
+use clap::{Parser, Subcommand};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code for an invalid config or mapping (EX_USAGE); systemd does not restart on it.
+pub const EXIT_INVALID_CONFIG: u8 = 64;
+/// Exit code when a resource the server needs is unavailable (EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
+#[derive(Parser)]
+#[command(name = "dva-connector", version, about = "MedMij DVA resource server: serves a legacy EHR database as FHIR, through mapping files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the data services of a config file until stopped.
+    Serve {
+        /// The daemon config (TOML), e.g. /etc/dva-connector/dva-connector.toml.
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and every mapping it uses; print each problem as
+    /// file:line:column and exit 64 when anything is invalid. Does not touch the databases.
+    Validate {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+    },
+    /// Create the synthetic demo EHR ("demo-his", SQLite) if missing, write a ready config
+    /// and token file next to it, and serve it. Prints how to call it.
+    Demo {
+        /// Folder for the demo database, config and tokens.
+        #[arg(long, default_value = "demo-his")]
+        dir: PathBuf,
+        /// Patients to generate (10 to 100000) when the database is created.
+        #[arg(long, default_value_t = 50)]
+        patients: u32,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+        /// The mapping set to serve.
+        #[arg(long, default_value = "mappings/demo-his/gp-data")]
+        mappings: PathBuf,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Only create the database, config and tokens; do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Validate { config } => validate(&config),
+        Command::Demo { dir, patients, seed, mappings, listen, no_serve } => {
+            let options = crate::demo::GeneratorOptions { patients, seed, anchor: chrono::Local::now().date_naive() };
+            match crate::demo::prepare(&dir, &options, &mappings, listen) {
+                Ok(prepared) => {
+                    if no_serve {
+                        println!("demo ready in {}; serve it with: dva-connector serve --config {}", dir.display(), prepared.config.display());
+                        return ExitCode::SUCCESS;
+                    }
+                    println!("{}", prepared.instructions);
+                    serve(&prepared.config)
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DVA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}");
+    }
+}
+
+fn validate(config: &Path) -> ExitCode {
+    match Snapshot::check(config) {
+        Ok((settings, warnings)) => {
+            print_diagnostics(&warnings);
+            println!("{}: valid ({} data services, {} warnings)", config.display(), settings.services.len(), warnings.len());
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+            eprintln!("{}: invalid ({errors} errors)", config.display());
+            ExitCode::from(EXIT_INVALID_CONFIG)
+        }
+    }
+}
+
+fn serve(config: &Path) -> ExitCode {
+    let snapshot = match Snapshot::load(config) {
+        Ok(s) => s,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    for service in &snapshot.services {
+        if let Err(e) = service.source.health() {
+            tracing::warn!(service = %service.name, error = %e, "source not reachable at start; requests will get 503 until it is");
+        }
+    }
+    let listen = snapshot.settings.listen;
+    let listener = match TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%listen, error = %e, "cannot listen");
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+    };
+    let services: Vec<String> = snapshot.services.iter().map(|s| s.base_path.clone()).collect();
+    let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
+    let result = actix_web::rt::System::new().block_on(async move {
+        let server = http::serve(state, listener)?;
+        tracing::info!(%listen, services = ?services, "serving");
+        server.await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The daemon config (TOML): raw serde types, then validated [`Settings`] with every problem
+//! collected as `file:line:column`.
+
+mod raw;
+
+use crate::mapping::yaml::Pos;
+use crate::mapping::Diagnostics;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Validated settings. Paths are absolute (relative ones are resolved against the config file).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    /// The externally visible base of all links, e.g. `https://dva.example.nl`; without it the
+    /// request's own scheme and host are used.
+    pub public_url: Option<String>,
+    pub workers: usize,
+    pub time_zone: chrono_tz::Tz,
+    pub default_count: usize,
+    pub max_count: usize,
+    pub auth: AuthSettings,
+    pub sources: Vec<SourceSettings>,
+    pub services: Vec<ServiceSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthSettings {
+    /// A JSON file of `{accessToken, bsn}` entries: for qualification, tests and the demo.
+    StaticTokens { file: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSettings {
+    pub name: String,
+    pub kind: SourceKind,
+    pub pool_size: u32,
+    pub statement_timeout: Duration,
+    pub max_rows: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSettings {
+    pub name: String,
+    /// `/fhir/stu3/gp-data`: no trailing slash.
+    pub base_path: String,
+    pub mappings: PathBuf,
+    pub source: String,
+}
+
+impl Settings {
+    /// Reads and validates `file`; `Err` carries every problem found.
+    pub fn load(file: &Path) -> Result<Settings, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.error(file, Pos { line: 1, column: 1 }, format!("cannot read config file: {e}"));
+                return Err(diags);
+            }
+        };
+        let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        raw::compile(file, &dir, &text, &mut diags).filter(|_| !diags.has_errors()).ok_or(diags)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceSettings> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// Line and column (1-based) of a byte offset.
+pub fn position(text: &str, offset: usize) -> Pos {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Pos { line, column }
+}

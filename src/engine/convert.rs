@@ -1,0 +1,187 @@
+//! Column values through filters into FHIR JSON values.
+
+use super::time;
+use super::EvalContext;
+use crate::mapping::Filter;
+use dva_source_api::{value::format_float, Value};
+use serde_json::Value as Json;
+
+/// The outcome of a column through its filters: a database value or, after `map`, FHIR.
+pub enum Converted {
+    Value(Value),
+    Fhir(Json),
+}
+
+/// Applies `filters` in order. `Err` carries a problem message (it may quote the value).
+pub fn apply(value: &Value, filters: &[Filter], cx: &EvalContext<'_>) -> Result<Option<Converted>, String> {
+    let mut current = normalize(value);
+    for filter in filters {
+        let Some(v) = current else { return Ok(None) };
+        current = match filter {
+            Filter::Map(table) => {
+                let table = &cx.code_tables[*table];
+                let code = v.to_text().unwrap_or_default();
+                return match table.lookup(code.trim()) {
+                    Some(fhir) => Ok(Some(Converted::Fhir(fhir.clone()))),
+                    None => Err(format!("code `{}` is not in code table `{}`", code.trim(), table.name)),
+                };
+            }
+            Filter::DateTime => Some(Value::Text(time::to_datetime(cx.time_zone, read_time(&v)?))),
+            Filter::Date => Some(Value::Text(time::to_date(cx.time_zone, read_time(&v)?))),
+            Filter::Instant => Some(Value::Text(
+                time::to_instant(cx.time_zone, read_time(&v)?).ok_or("an instant needs a time, the column holds only a date")?,
+            )),
+            Filter::Decimal => Some(decimal(&v)?),
+            Filter::Integer => Some(integer(&v)?),
+            Filter::String => v.to_text().map(Value::Text),
+            Filter::Boolean => Some(Value::Bool(boolean(&v)?)),
+        };
+    }
+    Ok(current.map(Converted::Value))
+}
+
+/// Trims text (legacy CHAR columns are padded) and treats empty text as null.
+fn normalize(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Text(s) => {
+            let t = s.trim();
+            (!t.is_empty()).then(|| Value::Text(t.to_owned()))
+        }
+        other => Some(other.clone()),
+    }
+}
+
+fn read_time(v: &Value) -> Result<time::LegacyTime, String> {
+    time::read(v).ok_or_else(|| format!("{} value `{}` is not a date or time", v.kind(), v.to_text().unwrap_or_default()))
+}
+
+fn decimal(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Decimal(_) => Ok(v.clone()),
+        Value::Text(s) => {
+            // Dutch systems write 5,4 for 5.4.
+            let s = s.replace(',', ".");
+            if is_decimal(&s) {
+                Ok(Value::Decimal(s))
+            } else {
+                Err(format!("text `{s}` is not a number"))
+            }
+        }
+        other => Err(format!("a {} value is not a number", other.kind())),
+    }
+}
+
+fn is_decimal(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let mut parts = body.splitn(2, '.');
+    let int = parts.next().unwrap_or_default();
+    let frac = parts.next();
+    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn integer(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::Int(_) => Ok(v.clone()),
+        Value::Bool(b) => Ok(Value::Int(i64::from(*b))),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::Int(*f as i64)),
+        Value::Text(s) | Value::Decimal(s) => {
+            let s = s.trim();
+            let whole = s.strip_suffix(".0").unwrap_or(s);
+            whole.parse::<i64>().map(Value::Int).map_err(|_| format!("`{s}` is not a whole number"))
+        }
+        other => Err(format!("a {} value is not a whole number", other.kind())),
+    }
+}
+
+fn boolean(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(i) => Ok(*i != 0),
+        Value::Text(s) => match s.trim().to_ascii_uppercase().as_str() {
+            "J" | "JA" | "Y" | "YES" | "T" | "TRUE" | "1" | "W" | "WAAR" => Ok(true),
+            "N" | "NEE" | "NO" | "F" | "FALSE" | "0" | "O" | "ONWAAR" => Ok(false),
+            other => Err(format!("`{other}` is not a yes/no value")),
+        },
+        other => Err(format!("a {} value is not a yes/no value", other.kind())),
+    }
+}
+
+/// A value as the JSON it becomes when it is the whole template string.
+pub fn to_json(v: Value) -> Option<Json> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => Json::Bool(b),
+        Value::Int(i) => Json::from(i),
+        Value::Float(f) if f.is_finite() => number(&format_float(f))?,
+        Value::Float(_) => return None,
+        Value::Decimal(d) => number(&d)?,
+        Value::Bytes(b) => Json::String(base64(&b)),
+        other => Json::String(other.to_text()?),
+    })
+}
+
+/// A JSON number with exactly the digits given (FHIR decimals keep their precision).
+fn number(text: &str) -> Option<Json> {
+    serde_json::from_str::<serde_json::Number>(text).ok().map(Json::Number)
+}
+
+/// The text of a value inside a larger string.
+pub fn to_text(c: Converted) -> Result<Option<String>, String> {
+    match c {
+        Converted::Value(v) => Ok(v.to_text().or_else(|| match v {
+            Value::Bytes(b) => Some(base64(&b)),
+            _ => None,
+        })),
+        Converted::Fhir(Json::String(s)) => Ok(Some(s)),
+        Converted::Fhir(Json::Null) => Ok(None),
+        Converted::Fhir(Json::Object(_) | Json::Array(_)) => Err("a code table yielding objects cannot be used inside a text".into()),
+        Converted::Fhir(other) => Ok(Some(other.to_string())),
+    }
+}
+
+/// Standard base64 with padding (FHIR `base64Binary`).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn dutch_decimal_comma() {
+        assert_eq!(decimal(&Value::Text("5,40".into())), Ok(Value::Decimal("5.40".into())));
+        assert!(decimal(&Value::Text("<5".into())).is_err());
+        assert_eq!(to_json(Value::Decimal("5.40".into())).map(|j| j.to_string()), Some("5.40".into()));
+    }
+
+    #[test]
+    fn legacy_booleans() {
+        assert_eq!(boolean(&Value::Text("J".into())), Ok(true));
+        assert_eq!(boolean(&Value::Text(" n ".into())), Ok(false));
+        assert!(boolean(&Value::Text("misschien".into())).is_err());
+    }
+}

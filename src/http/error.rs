@@ -1,0 +1,91 @@
+//! One error type for every handler; it becomes an OperationOutcome with the right status.
+
+use crate::auth::AuthError;
+use crate::fhir::{IssueType, OperationOutcome, JSON_MIME};
+use crate::runtime::ServiceError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use dva_source_api::SourceError;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub outcome: OperationOutcome,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, issue: IssueType, text: impl Into<String>) -> Self {
+        Self { status, outcome: OperationOutcome::new(issue, text) }
+    }
+
+    pub fn bad_request(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, IssueType::Invalid, text)
+    }
+
+    pub fn not_found(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, IssueType::NotFound, text)
+    }
+
+    pub fn not_supported(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, IssueType::NotSupported, text)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, "internal error; the operator's log has the details")
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.outcome.diagnostics)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, JSON_MIME));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"dva-connector\""));
+        }
+        response.body(self.outcome.to_json().to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, IssueType::Login, e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Source(SourceError::Unavailable(cause)) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, "the care provider's database is not available; try again later")
+            }
+            ServiceError::Source(SourceError::Timeout(t)) => {
+                tracing::warn!(timeout = ?t, "statement timed out");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, "the care provider's database did not answer in time; try again later")
+            }
+            ServiceError::Source(SourceError::RowCap(n)) => {
+                tracing::warn!(max_rows = n, "row cap reached");
+                Self::new(StatusCode::BAD_REQUEST, IssueType::TooCostly, format!("the request would read more than {n} rows; narrow the search or use a smaller _count"))
+            }
+            ServiceError::Source(e @ (SourceError::Statement(_) | SourceError::Decode { .. })) => {
+                tracing::error!(error = %e, "a mapping's statement failed; check the mapping files");
+                Self::internal()
+            }
+            ServiceError::AmbiguousPatient => {
+                tracing::error!("the patient lookup returned more than one record for one BSN; no data served");
+                Self::new(StatusCode::CONFLICT, IssueType::Conflict, "the patient's record cannot be identified uniquely at this provider")
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Request handlers: metadata, search, read, and the fallbacks.
+
+use super::extract::{negotiate, Authenticated};
+use super::links::{base_url, search_link};
+use super::{ApiError, AppState};
+use crate::engine::Problem;
+use crate::fhir::{self, JSON_MIME};
+use crate::runtime::{params_of, DataService, Snapshot};
+use crate::search::{parse_search, SearchSpec};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which data service a scope serves.
+pub struct ServiceName(pub String);
+
+fn service(state: &AppState, name: &ServiceName) -> Result<(Arc<Snapshot>, Arc<DataService>), ApiError> {
+    let snapshot = state.snapshot.load_full();
+    let service = snapshot.services.iter().find(|s| s.name == name.0).cloned().ok_or_else(ApiError::internal)?;
+    Ok((snapshot, service))
+}
+
+fn json_response(body: &Json) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(body.to_string())
+}
+
+pub async fn metadata(req: HttpRequest, state: web::Data<AppState>, name: web::Data<ServiceName>) -> Result<HttpResponse, ApiError> {
+    negotiate(&req)?;
+    let (snapshot, service) = service(&state, &name)?;
+    let base = base_url(&req, &snapshot, &service.base_path);
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    Ok(json_response(&service.capability_statement(&base, &date)))
+}
+
+pub async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+    path: web::Path<String>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    negotiate(&req)?;
+    let resource_type = path.into_inner();
+    let (snapshot, service) = service(&state, &name)?;
+    let type_search = supported_type(&service, &resource_type)?;
+    let params = params_of(type_search);
+    let spec = SearchSpec {
+        params: &params,
+        includes: &type_search.includes,
+        time_zone: service.time_zone,
+        default_count: service.default_count,
+        max_count: service.max_count,
+    };
+    let request = parse_search(req.query_string(), &spec).map_err(|e| ApiError::bad_request(e.0))?;
+    let base = base_url(&req, &snapshot, &service.base_path);
+    let self_link = search_link(&base, &resource_type, &request.echo);
+
+    let worker = Arc::clone(&service);
+    let rt = resource_type.clone();
+    let req_for_page = request.clone();
+    let page = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+        match worker.patient_key(principal.bsn.expose())? {
+            Some(key) if req_for_page.count > 0 => worker.search(&key, &rt, &req_for_page).map(Some),
+            _ => Ok(None),
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+
+    let bundle = match page {
+        None => fhir::searchset(&base, &self_link, None, Some(0), Vec::new()),
+        Some(page) => {
+            log_problems(&service, &page.problems);
+            let next = page.next.map(|cursor| {
+                let mut params = request.echo.clone();
+                params.push(("_cursor".into(), cursor.to_param()));
+                search_link(&base, &resource_type, &params)
+            });
+            fhir::searchset(&base, &self_link, next.as_deref(), page.total, page.entries)
+        }
+    };
+    Ok(json_response(&bundle))
+}
+
+pub async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+    path: web::Path<(String, String)>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    negotiate(&req)?;
+    let (resource_type, id) = path.into_inner();
+    let (_, service) = service(&state, &name)?;
+    supported_type(&service, &resource_type)?;
+    if let Some((key, _)) = crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k != "_format") {
+        return Err(ApiError::bad_request(format!("a read takes no parameters besides _format, found `{}`", key.chars().take(40).collect::<String>())));
+    }
+    let worker = Arc::clone(&service);
+    let rt = resource_type.clone();
+    let found = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+        match worker.patient_key(principal.bsn.expose())? {
+            Some(key) => worker.read(&key, &rt, &id).map(Some),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+    match found {
+        Some((Some(resource), problems)) => {
+            log_problems(&service, &problems);
+            Ok(json_response(&resource.json))
+        }
+        // Another patient's resource is indistinguishable from one that does not exist.
+        _ => Err(ApiError::not_found(format!("{resource_type} with this id is not known"))),
+    }
+}
+
+fn supported_type<'a>(service: &'a DataService, resource_type: &str) -> Result<&'a crate::runtime::TypeSearch, ApiError> {
+    service.type_search(resource_type).ok_or_else(|| {
+        if fhir::is_resource_type(service.fhir_version(), resource_type) {
+            ApiError::not_supported(format!("resource type {resource_type} is not supported by this data service"))
+        } else {
+            ApiError::not_found(format!("`{}` is not a FHIR resource type", resource_type.chars().take(40).collect::<String>()))
+        }
+    })
+}
+
+/// Mapping problems are for the operator; their text may quote patient data, so only counts
+/// and mapping names are logged. `dva-connector preview` shows the details.
+fn log_problems(service: &DataService, problems: &[Problem]) {
+    if problems.is_empty() {
+        return;
+    }
+    let mut mappings: Vec<&str> = problems.iter().map(|p| p.mapping.as_str()).collect();
+    mappings.dedup();
+    tracing::warn!(service = %service.name, count = problems.len(), mappings = ?mappings, "mapping problems while building resources");
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, fhir::IssueType::NotSupported, format!("{} is not supported; this server is read-only", req.method())));
+    }
+    Err(ApiError::not_found("no FHIR endpoint at this path"))
+}
+
+/// One log line per request: no query string, no headers (they carry tokens and search values).
+pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let response = next.call(req).await?;
+    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    Ok(response)
+}

@@ -1,0 +1,49 @@
+//! The actix-web app: routes per data service, content negotiation, the authentication
+//! extractor, and errors as OperationOutcomes.
+
+mod error;
+mod extract;
+mod handlers;
+mod links;
+
+pub use error::ApiError;
+
+use crate::runtime::Snapshot;
+use actix_web::{dev::Server, middleware, web, App, HttpServer};
+use arc_swap::ArcSwap;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Shared by all workers: the live snapshot.
+#[derive(Clone)]
+pub struct AppState {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+}
+
+/// Starts serving on `listener`. Routes come from the snapshot's services.
+pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let initial = state.snapshot.load_full();
+    let workers = initial.settings.workers;
+    let services: Vec<(String, String)> = initial.services.iter().map(|s| (s.name.clone(), s.base_path.clone())).collect();
+    let server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(web::Data::new(state.clone()))
+            .wrap(middleware::from_fn(handlers::log_request))
+            .default_service(web::to(handlers::not_found));
+        for (name, base) in &services {
+            app = app.service(
+                web::scope(base)
+                    .app_data(web::Data::new(handlers::ServiceName(name.clone())))
+                    .route("/metadata", web::get().to(handlers::metadata))
+                    .route("/{type}", web::get().to(handlers::search))
+                    .route("/{type}/{id}", web::get().to(handlers::read))
+                    .default_service(web::to(handlers::not_found)),
+            );
+        }
+        app
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,580 @@
+//! Reads a mapping-set folder and compiles it, collecting every problem.
+
+use super::diagnostic::Diagnostics;
+use super::search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
+use super::sql::{is_identifier, SqlText};
+use super::template::{self, list_or_none, Piece, TemplateEnv};
+use super::yaml::{self, shorten, Node, Pos};
+use super::{ChildQuery, CodeTable, CompiledMapping, IdTemplate, IdType, MappingSet, OrderBy, Scope};
+use crate::fhir::{self, FhirVersion};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+const SERVICE_FILE: &str = "service.yaml";
+const START: Pos = Pos { line: 1, column: 1 };
+
+/// Loads the mapping set in `dir`. Returns the set only when there are no errors; warnings
+/// come back either way.
+pub fn load_set(dir: &Path) -> (Option<MappingSet>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let service_path = dir.join(SERVICE_FILE);
+    let Some(service_doc) = read_yaml(&service_path, &mut diags) else {
+        return (None, diags);
+    };
+    let service = compile_service(&service_path, &service_doc, &mut diags);
+
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .filter(|p| p.file_name().is_some_and(|n| n != SERVICE_FILE))
+            .collect(),
+        Err(e) => {
+            diags.error(dir, START, format!("cannot read mapping folder: {e}"));
+            return (None, diags);
+        }
+    };
+    files.sort();
+    if files.is_empty() {
+        diags.error(dir, START, "the mapping set has no resource mapping files (*.yaml besides service.yaml)");
+    }
+
+    let mut mappings = Vec::new();
+    if let Some(service) = &service {
+        for file in &files {
+            if let Some(doc) = read_yaml(file, &mut diags) {
+                if let Some(m) = compile_mapping(file, &doc, service, &mut diags) {
+                    mappings.push(m);
+                }
+            }
+        }
+    }
+    mappings.sort_by(|a, b| (&a.resource_type, &a.file).cmp(&(&b.resource_type, &b.file)));
+    check_id_prefixes(&mappings, &mut diags);
+
+    match service {
+        Some(s) if !diags.has_errors() => (
+            Some(MappingSet {
+                dir: dir.to_path_buf(),
+                fhir: s.fhir,
+                patient_lookup: s.patient_lookup,
+                code_tables: s.code_tables,
+                mappings,
+            }),
+            diags,
+        ),
+        _ => (None, diags),
+    }
+}
+
+fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.error(path, START, format!("cannot read file: {e}"));
+            return None;
+        }
+    };
+    match yaml::parse(&text) {
+        Ok(node) if node.as_map().is_some() => Some(node),
+        Ok(node) => {
+            diags.error(path, node.pos, "expected a mapping of keys at the top of the file");
+            None
+        }
+        Err(e) => {
+            diags.error(path, e.pos, format!("YAML syntax: {}", e.message));
+            None
+        }
+    }
+}
+
+struct Service {
+    fhir: FhirVersion,
+    patient_lookup: SqlText,
+    code_tables: Vec<CodeTable>,
+    table_index: BTreeMap<String, usize>,
+}
+
+fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Option<Service> {
+    check_keys(path, doc, &["fhir", "patient_lookup", "code_tables", "description"], diags);
+    let fhir = match doc.get("fhir") {
+        Some(n) => parse_version(path, n, diags),
+        None => {
+            diags.error(path, doc.pos, "missing `fhir:` (stu3 or r4)");
+            None
+        }
+    };
+    let patient_lookup = match required_text(path, doc, "patient_lookup", diags) {
+        Some((sql, pos)) => {
+            let sql = SqlText::parse(sql);
+            check_params(path, pos, &sql, "bsn", diags);
+            Some(sql)
+        }
+        None => None,
+    };
+    let mut code_tables = Vec::new();
+    let mut table_index = BTreeMap::new();
+    if let Some(tables) = doc.get("code_tables") {
+        match tables.as_map() {
+            Some(entries) => {
+                for (name, table) in entries {
+                    let name_text = name.as_text().unwrap_or_default().to_owned();
+                    if let Some(t) = compile_code_table(path, &name_text, table, diags) {
+                        table_index.insert(name_text, code_tables.len());
+                        code_tables.push(t);
+                    }
+                }
+            }
+            None => diags.error(path, tables.pos, "`code_tables:` must map table names to tables"),
+        }
+    }
+    Some(Service { fhir: fhir?, patient_lookup: patient_lookup?, code_tables, table_index })
+}
+
+fn parse_version(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<FhirVersion> {
+    match node.as_text() {
+        Some("stu3") => Some(FhirVersion::Stu3),
+        Some("r4") => Some(FhirVersion::R4),
+        _ => {
+            diags.error(path, node.pos, format!("unknown FHIR version {}; expected stu3 or r4", node.describe()));
+            None
+        }
+    }
+}
+
+fn compile_code_table(path: &Path, name: &str, node: &Node, diags: &mut Diagnostics) -> Option<CodeTable> {
+    let Some(entries) = node.as_map() else {
+        diags.error(path, node.pos, format!("code table `{name}` must map local codes to FHIR values"));
+        return None;
+    };
+    let mut table = CodeTable { name: name.to_owned(), entries: HashMap::new(), default: None };
+    for (code, value) in entries {
+        let json = constant_json(path, value, diags)?;
+        if let Json::Object(o) = &json {
+            if o.contains_key("code") != o.contains_key("system") && o.contains_key("display") {
+                diags.warning(path, value.pos, "a Coding should have both `system` and `code`");
+            }
+        }
+        match code.as_text() {
+            Some("_default") => table.default = Some(json),
+            Some(c) => {
+                table.entries.insert(c.trim().to_owned(), json);
+            }
+            None => diags.error(path, code.pos, "a code must be a plain value"),
+        }
+    }
+    Some(table)
+}
+
+/// A YAML node without `{column}` references, as JSON.
+fn constant_json(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<Json> {
+    use yaml::{NodeKind, Scalar};
+    Some(match &node.kind {
+        NodeKind::Scalar { .. } => match node.scalar() {
+            Some(Scalar::Null) | None => Json::Null,
+            Some(Scalar::Bool(b)) => Json::Bool(b),
+            Some(Scalar::Int(i)) => Json::from(i),
+            Some(Scalar::Float(f)) => serde_json::from_str(f).unwrap_or_else(|_| Json::String(f.to_owned())),
+            Some(Scalar::Str(s)) => {
+                if s.contains('{') {
+                    diags.error(path, node.pos, "code tables hold constants; `{column}` references are not allowed here");
+                    return None;
+                }
+                Json::String(s.to_owned())
+            }
+        },
+        NodeKind::Seq(items) => Json::Array(items.iter().map(|i| constant_json(path, i, diags)).collect::<Option<_>>()?),
+        NodeKind::Map(entries) => {
+            let mut map = serde_json::Map::new();
+            for (k, v) in entries {
+                map.insert(k.as_text().unwrap_or_default().to_owned(), constant_json(path, v, diags)?);
+            }
+            Json::Object(map)
+        }
+    })
+}
+
+const MAPPING_KEYS: &[&str] =
+    &["resource", "profile", "description", "query", "id", "id_type", "order_by", "search", "include", "children", "template"];
+
+fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagnostics) -> Option<CompiledMapping> {
+    let errors_before = diags.items.len();
+    check_keys(path, doc, MAPPING_KEYS, diags);
+    let resource_type = required_text(path, doc, "resource", diags).and_then(|(t, pos)| {
+        if fhir::is_resource_type(service.fhir, t) {
+            Some(t.to_owned())
+        } else {
+            diags.error(path, pos, format!("`{}` is not a FHIR {} resource type", shorten(t), service.fhir.name()));
+            None
+        }
+    });
+    let profile = required_text(path, doc, "profile", diags).and_then(|(p, pos)| {
+        if p.starts_with("http://") || p.starts_with("https://") {
+            Some(p.to_owned())
+        } else {
+            diags.error(path, pos, format!("profile must be a canonical URL, found `{}`", shorten(p)));
+            None
+        }
+    });
+    let query = required_text(path, doc, "query", diags).map(|(q, pos)| {
+        let sql = SqlText::parse(q);
+        check_params(path, pos, &sql, "patient", diags);
+        sql
+    });
+
+    let env = TemplateEnv { file: path, code_tables: &service.table_index };
+    let mut scope = Scope::default();
+    if let Some(children) = doc.get("children") {
+        scope.children = compile_children(path, children, diags, &mut scope.columns);
+    }
+    let id = compile_id(path, doc, &mut scope, diags);
+    let order_by = compile_order_by(path, doc, id.as_ref(), diags);
+    let search = doc.get("search").map(|s| compile_search(path, s, service, diags)).unwrap_or_default();
+    let includes = doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
+
+    let template = match doc.get("template") {
+        Some(node) if node.as_map().is_some() => {
+            for reserved in ["resourceType", "id"] {
+                if let Some((k, _)) = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some(reserved))) {
+                    diags.error(path, k.pos, format!("`{reserved}` is set by the engine; remove it from the template"));
+                }
+            }
+            super::lint::check(path, node, "", diags);
+            template::compile(node, &env, &mut scope, diags)
+        }
+        Some(node) => {
+            diags.error(path, node.pos, "`template:` must be a mapping that looks like the FHIR resource");
+            return None;
+        }
+        None => {
+            diags.error(path, doc.pos, "missing `template:`");
+            return None;
+        }
+    };
+    if diags.items[errors_before..].iter().any(|d| d.severity == super::Severity::Error) {
+        return None;
+    }
+    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+    Some(CompiledMapping {
+        file: path.to_path_buf(),
+        name,
+        resource_type: resource_type?,
+        profile: profile?,
+        query: query?,
+        id: id?,
+        order_by,
+        search,
+        includes,
+        scope,
+        template,
+    })
+}
+
+fn compile_id(path: &Path, doc: &Node, scope: &mut Scope, diags: &mut Diagnostics) -> Option<IdTemplate> {
+    let (text, pos) = required_text(path, doc, "id", diags)?;
+    let env_tables = BTreeMap::new();
+    let env = TemplateEnv { file: path, code_tables: &env_tables };
+    let pieces = template::parse_pieces(text, pos, &env, &mut scope.columns, diags)?;
+    let columns: Vec<_> = pieces.iter().filter(|p| matches!(p, Piece::Column(_))).collect();
+    let [Piece::Column(column)] = columns.as_slice() else {
+        diags.error(path, pos, format!("`id` must hold exactly one `{{column}}` (with an optional literal prefix and suffix), found \"{}\"", shorten(text)));
+        return None;
+    };
+    if !column.filters.is_empty() {
+        diags.error(path, pos, "`id` takes a plain column, without filters");
+        return None;
+    }
+    let mut prefix = String::new();
+    let mut suffix = String::new();
+    let mut seen_column = false;
+    for p in &pieces {
+        match p {
+            Piece::Literal(l) if seen_column => suffix.push_str(l),
+            Piece::Literal(l) => prefix.push_str(l),
+            Piece::Column(_) => seen_column = true,
+        }
+    }
+    if !(prefix.chars().chain(suffix.chars())).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+        diags.error(path, pos, "the literal parts of `id` may only hold letters, digits, `-` and `.` (FHIR id rules)");
+        return None;
+    }
+    let bind_as = match doc.get("id_type").map(|n| (n.as_text(), n.pos)) {
+        None | Some((Some("text"), _)) => IdType::Text,
+        Some((Some("integer"), _)) => IdType::Integer,
+        Some((_, pos)) => {
+            diags.error(path, pos, "`id_type` is `integer` or `text`");
+            IdType::Text
+        }
+    };
+    Some(IdTemplate { prefix, column: column.column.clone(), suffix, slot: column.slot, bind_as })
+}
+
+fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mut Diagnostics) -> Vec<OrderBy> {
+    let Some(node) = doc.get("order_by") else {
+        return id.map(|id| vec![OrderBy { column: id.column.clone(), descending: false }]).unwrap_or_default();
+    };
+    let Some(text) = node.as_text() else {
+        diags.error(path, node.pos, "`order_by` is a comma-separated list of columns, each optionally followed by ASC or DESC");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in text.split(',') {
+        let mut words = item.split_whitespace();
+        let column = words.next().unwrap_or_default();
+        let descending = match words.next().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("ASC") => false,
+            Some("DESC") => true,
+            Some(other) => {
+                diags.error(path, node.pos, format!("`order_by`: expected ASC or DESC after `{column}`, found `{other}`"));
+                false
+            }
+        };
+        if !is_identifier(column) || column.contains('.') || words.next().is_some() {
+            diags.error(path, node.pos, format!("`order_by`: `{}` is not a column name", shorten(item.trim())));
+            continue;
+        }
+        out.push(OrderBy { column: column.to_owned(), descending });
+    }
+    // Paging needs a total order: the id column breaks ties.
+    if let Some(id) = id {
+        if !out.iter().any(|o| o.column.eq_ignore_ascii_case(&id.column)) {
+            out.push(OrderBy { column: id.column.clone(), descending: false });
+        }
+    }
+    out
+}
+
+fn compile_children(path: &Path, node: &Node, diags: &mut Diagnostics, parent: &mut super::ScopeColumns) -> Vec<ChildQuery> {
+    let Some(entries) = node.as_map() else {
+        diags.error(path, node.pos, "`children:` maps child names to {query, key, parent_key}");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, def) in entries {
+        let name = name.as_text().unwrap_or_default().to_owned();
+        check_keys(path, def, &["query", "key", "parent_key", "children"], diags);
+        let query = required_text(path, def, "query", diags).map(|(q, pos)| {
+            let sql = SqlText::parse(q);
+            check_params(path, pos, &sql, "patient", diags);
+            sql
+        });
+        let key = required_column(path, def, "key", diags);
+        let parent_key = required_column(path, def, "parent_key", diags);
+        let mut scope = Scope::default();
+        if let Some(grandchildren) = def.get("children") {
+            scope.children = compile_children(path, grandchildren, diags, &mut scope.columns);
+        }
+        if let (Some(query), Some(key), Some(parent_key)) = (query, key, parent_key) {
+            scope.columns.slot(&key);
+            let parent_key_slot = parent.slot(&parent_key);
+            out.push(ChildQuery { name, query, key, parent_key, parent_key_slot, scope });
+        }
+    }
+    out
+}
+
+fn compile_search(path: &Path, node: &Node, service: &Service, diags: &mut Diagnostics) -> BTreeMap<String, SearchParamDef> {
+    let mut out = BTreeMap::new();
+    let Some(entries) = node.as_map() else {
+        diags.error(path, node.pos, "`search:` maps parameter names to definitions");
+        return out;
+    };
+    for (name_node, def) in entries {
+        let name = name_node.as_text().unwrap_or_default();
+        if name.starts_with('_') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            diags.error(path, name_node.pos, format!("`{}` cannot be a search parameter name here", shorten(name)));
+            continue;
+        }
+        let parsed = match def.get("type").and_then(Node::as_text) {
+            Some("token") => {
+                check_keys(path, def, &["type", "match"], diags);
+                compile_token(path, def, service, diags).map(|matches| SearchParamDef::Token { matches })
+            }
+            Some("date") => {
+                check_keys(path, def, &["type", "column", "stored_as"], diags);
+                let column = required_column(path, def, "column", diags);
+                let stored_as = match def.get("stored_as").map(|n| (n.as_text(), n.pos)) {
+                    None | Some((Some("timestamp"), _)) => Some(DateStorage::Timestamp),
+                    Some((Some("date"), _)) => Some(DateStorage::Date),
+                    Some((_, pos)) => {
+                        diags.error(path, pos, "`stored_as` is `date` or `timestamp`");
+                        None
+                    }
+                };
+                column.zip(stored_as).map(|(column, stored_as)| SearchParamDef::Date { column, stored_as })
+            }
+            _ => {
+                diags.error(path, def.pos, format!("search parameter `{name}` needs `type: token` or `type: date`"));
+                None
+            }
+        };
+        if let Some(p) = parsed {
+            out.insert(name.to_owned(), p);
+        }
+    }
+    out
+}
+
+fn compile_token(path: &Path, def: &Node, service: &Service, diags: &mut Diagnostics) -> Option<Vec<TokenMatch>> {
+    let Some(items) = def.get("match").and_then(Node::as_seq) else {
+        diags.error(path, def.pos, "a token parameter needs `match:`, a list of {system, code}");
+        return None;
+    };
+    let mut out = Vec::new();
+    for item in items {
+        check_keys(path, item, &["system", "code"], diags);
+        let code = item.get("code").and_then(|n| compile_source(path, n, service, diags));
+        let system = item.get("system").and_then(|n| compile_source(path, n, service, diags));
+        let Some(code) = code else {
+            diags.error(path, item.pos, "each match needs a `code`");
+            continue;
+        };
+        let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
+            if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
+        if system.is_none() && !table_gives_codings {
+            diags.error(path, item.pos, "each match needs a `system` (unless its code table yields Codings with a system)");
+            continue;
+        }
+        out.push(TokenMatch { system, code });
+    }
+    Some(out)
+}
+
+fn compile_source(path: &Path, node: &Node, service: &Service, diags: &mut Diagnostics) -> Option<Source> {
+    let Some(text) = node.as_text() else {
+        diags.error(path, node.pos, "expected a literal or \"{column}\"");
+        return None;
+    };
+    let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
+        if text.contains('{') {
+            diags.error(path, node.pos, "in `search:`, write either a literal or exactly \"{column}\"");
+            return None;
+        }
+        return Some(Source::Literal(text.to_owned()));
+    };
+    let mut parts = inner.split('|').map(str::trim);
+    let name = parts.next().unwrap_or_default();
+    if !is_identifier(name) || name.contains('.') {
+        diags.error(path, node.pos, format!("`{}` is not a column name", shorten(name)));
+        return None;
+    }
+    let table = match parts.next() {
+        None => None,
+        Some(f) => match f.strip_prefix("map:").map(str::trim) {
+            Some(t) => match service.table_index.get(t) {
+                Some(&i) => Some(i),
+                None => {
+                    let known: Vec<&str> = service.table_index.keys().map(String::as_str).collect();
+                    diags.error(path, node.pos, format!("code table `{t}` is not defined in service.yaml (defined: {})", list_or_none(&known)));
+                    return None;
+                }
+            },
+            None => {
+                diags.error(path, node.pos, format!("only `map: <table>` can be used in a search column, found `{}`", shorten(f)));
+                return None;
+            }
+        },
+    };
+    Some(Source::Column { name: name.to_owned(), table })
+}
+
+fn compile_includes(path: &Path, node: &Node, resource_type: Option<&str>, diags: &mut Diagnostics) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Some(entries) = node.as_map() else {
+        diags.error(path, node.pos, "`include:` maps `Type:param` names to the element paths they follow");
+        return out;
+    };
+    for (name, paths) in entries {
+        let name_text = name.as_text().unwrap_or_default();
+        if let Some(rt) = resource_type {
+            if !name_text.starts_with(&format!("{rt}:")) {
+                diags.error(path, name.pos, format!("include `{name_text}` must start with `{rt}:`"));
+                continue;
+            }
+        }
+        let list: Vec<String> = match (&paths.kind, paths.as_text()) {
+            (_, Some(p)) => vec![p.to_owned()],
+            _ => paths.as_seq().unwrap_or_default().iter().filter_map(|p| p.as_text().map(str::to_owned)).collect(),
+        };
+        if list.is_empty() || list.iter().any(|p| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))) {
+            diags.error(path, paths.pos, "an include follows element paths like `generalPractitioner` or `medicationReference`");
+            continue;
+        }
+        out.insert(name_text.to_owned(), list);
+    }
+    out
+}
+
+/// Every query must use exactly the allowed parameter: that is how every statement gets bound
+/// to the authenticated patient (invariant 1).
+fn check_params(path: &Path, pos: Pos, sql: &SqlText, required: &str, diags: &mut Diagnostics) {
+    let mut seen = false;
+    for p in sql.params() {
+        if p == required {
+            seen = true;
+        } else {
+            diags.error(path, pos, format!("unknown parameter `:{p}` in the query; only `:{required}` is available here"));
+        }
+    }
+    if !seen {
+        diags.error(path, pos, format!("the query must use `:{required}`, so that it only ever reads the authenticated patient's rows"));
+    }
+}
+
+fn check_keys(path: &Path, node: &Node, allowed: &[&str], diags: &mut Diagnostics) {
+    for (key, _) in node.as_map().unwrap_or_default() {
+        let k = key.as_text().unwrap_or_default();
+        if !allowed.contains(&k) {
+            diags.error(path, key.pos, format!("unknown key `{}` (expected one of: {})", shorten(k), allowed.join(", ")));
+        }
+    }
+}
+
+fn required_text<'a>(path: &Path, node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<(&'a str, Pos)> {
+    match node.get(key) {
+        Some(v) => match v.as_text() {
+            Some(t) if !t.trim().is_empty() => Some((t, v.pos)),
+            _ => {
+                diags.error(path, v.pos, format!("`{key}` must be a non-empty text, found {}", v.describe()));
+                None
+            }
+        },
+        None => {
+            diags.error(path, node.pos, format!("missing `{key}:`"));
+            None
+        }
+    }
+}
+
+fn required_column(path: &Path, node: &Node, key: &str, diags: &mut Diagnostics) -> Option<String> {
+    let (text, pos) = required_text(path, node, key, diags)?;
+    if is_identifier(text) && !text.contains('.') {
+        Some(text.to_owned())
+    } else {
+        diags.error(path, pos, format!("`{key}` must be a column name of the query, found `{}`", shorten(text)));
+        None
+    }
+}
+
+/// Reads of `Type/id` must land on exactly one mapping: id prefixes of one type may not overlap.
+fn check_id_prefixes(mappings: &[CompiledMapping], diags: &mut Diagnostics) {
+    for (i, a) in mappings.iter().enumerate() {
+        for b in &mappings[i + 1..] {
+            if a.resource_type == b.resource_type && (a.id.prefix.starts_with(&b.id.prefix) || b.id.prefix.starts_with(&a.id.prefix)) {
+                diags.error(
+                    &b.file,
+                    START,
+                    format!(
+                        "{} ids of this file (prefix `{}`) can collide with those of {} (prefix `{}`); give each mapping of a type its own id prefix",
+                        b.resource_type,
+                        b.id.prefix,
+                        a.file.display(),
+                        a.id.prefix
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Mapping files (YAML) compiled once into plans the engine evaluates.
+//!
+//! A mapping set is a folder: `service.yaml` (FHIR version, patient lookup, code tables) and
+//! one file per resource mapping. Everything is checked at load; all problems are reported at
+//! once with `file:line:column`. See `mappings/README.md` for the format.
+
+pub mod diagnostic;
+mod lint;
+mod load;
+pub mod search_def;
+pub mod sql;
+pub mod template;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use load::load_set;
+pub use search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
+pub use sql::SqlText;
+pub use template::{ArrayItem, ColumnRef, Filter, Piece, ScopeColumns, Template};
+
+use crate::fhir::FhirVersion;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// A compiled mapping set: what one data service can serve from one database.
+#[derive(Debug)]
+pub struct MappingSet {
+    pub dir: PathBuf,
+    pub fhir: FhirVersion,
+    /// Finds the patient's key from the BSN (`:bsn`); returns one column, at most one row.
+    pub patient_lookup: SqlText,
+    pub code_tables: Vec<CodeTable>,
+    /// Sorted by resource type, then file name.
+    pub mappings: Vec<CompiledMapping>,
+}
+
+impl MappingSet {
+    /// The mappings that produce `resource_type`, in file-name order.
+    pub fn for_type<'a>(&'a self, resource_type: &'a str) -> impl Iterator<Item = &'a CompiledMapping> + 'a {
+        self.mappings.iter().filter(move |m| m.resource_type == resource_type)
+    }
+
+    /// The resource types this set serves, sorted, each once.
+    pub fn resource_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self.mappings.iter().map(|m| m.resource_type.as_str()).collect();
+        types.dedup();
+        types
+    }
+}
+
+/// A local code table: legacy code -> FHIR value (a code, or a whole Coding).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeTable {
+    pub name: String,
+    pub entries: HashMap<String, Json>,
+    /// Used for codes not in the table (`_default:`); without it they are omitted.
+    pub default: Option<Json>,
+}
+
+impl CodeTable {
+    pub fn lookup(&self, code: &str) -> Option<&Json> {
+        self.entries.get(code).or(self.default.as_ref())
+    }
+
+    /// The local codes whose FHIR value matches `code` (and `system`, when given and the
+    /// value is a Coding): the reverse lookup that lets token searches run in SQL.
+    pub fn local_codes(&self, system: Option<&str>, code: &str) -> Vec<String> {
+        let mut codes: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, v)| match v {
+                Json::Object(o) => {
+                    o.get("code").and_then(Json::as_str) == Some(code)
+                        && system.is_none_or(|s| o.get("system").and_then(Json::as_str) == Some(s))
+                }
+                Json::String(s) => s == code,
+                other => other.to_string() == code,
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        codes.sort();
+        codes
+    }
+}
+
+/// One resource mapping file, compiled.
+#[derive(Debug)]
+pub struct CompiledMapping {
+    pub file: PathBuf,
+    /// The file name without extension, for messages and metrics.
+    pub name: String,
+    pub resource_type: String,
+    pub profile: String,
+    pub query: SqlText,
+    pub id: IdTemplate,
+    pub order_by: Vec<OrderBy>,
+    pub search: BTreeMap<String, SearchParamDef>,
+    /// `_include` names (`Type:param`) and the element paths whose references they follow.
+    pub includes: BTreeMap<String, Vec<String>>,
+    pub scope: Scope,
+    pub template: Template,
+}
+
+/// The resource id: a literal prefix and suffix around one column. Being invertible is what
+/// lets a read (`GET Type/id`) become `WHERE column = ?`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdTemplate {
+    pub prefix: String,
+    pub column: String,
+    pub suffix: String,
+    pub slot: usize,
+    pub bind_as: IdType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdType {
+    Integer,
+    Text,
+}
+
+impl IdTemplate {
+    /// The column value a resource id stands for, if the id is one of this mapping's.
+    pub fn column_value(&self, id: &str) -> Option<dva_source_api::Value> {
+        let inner = id.strip_prefix(self.prefix.as_str())?.strip_suffix(self.suffix.as_str())?;
+        if inner.is_empty() {
+            return None;
+        }
+        match self.bind_as {
+            IdType::Integer => inner.parse::<i64>().ok().filter(|i| i.to_string() == inner).map(dva_source_api::Value::Int),
+            IdType::Text => Some(dva_source_api::Value::Text(inner.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderBy {
+    pub column: String,
+    pub descending: bool,
+}
+
+/// The columns one query's template uses, and the child queries nested in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    pub columns: ScopeColumns,
+    pub children: Vec<ChildQuery>,
+}
+
+/// Repeating parts from a child query: one statement per child mapping per page, joined to
+/// the parent rows by `key` = `parent_key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildQuery {
+    pub name: String,
+    pub query: SqlText,
+    /// Column of the child rows.
+    pub key: String,
+    /// Column of the parent rows.
+    pub parent_key: String,
+    /// Slot of `parent_key` in the parent scope.
+    pub parent_key_slot: usize,
+    pub scope: Scope,
+}

@@ -1,0 +1,7 @@
+//! The live snapshot: settings, compiled mapping sets and open sources, swapped as a whole.
+
+mod service;
+mod snapshot;
+
+pub use service::{params_of, DataService, SearchPage, ServiceError, TypeSearch};
+pub use snapshot::Snapshot;

@@ -1,0 +1,85 @@
+//! Loading everything the server needs from a config file, in one code path.
+
+use super::service::DataService;
+use crate::auth::StaticTokens;
+use crate::config::{AuthSettings, Settings, SourceKind};
+use crate::mapping::{self, Diagnostic, Diagnostics};
+use dva_source_api::RowSource;
+use dva_source_diesel::{SourceLimits, SqliteSource};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything a request needs, immutable once built.
+pub struct Snapshot {
+    pub settings: Settings,
+    pub tokens: StaticTokens,
+    pub services: Vec<Arc<DataService>>,
+}
+
+impl Snapshot {
+    /// Validates config and all mappings without touching the databases.
+    /// Returns the warnings on success, and every problem on failure.
+    pub fn check(config: &Path) -> Result<(Settings, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
+        let mut diags = Diagnostics::default();
+        for service in &settings.services {
+            let (_, d) = mapping::load_set(&service.mappings);
+            diags.extend(d);
+        }
+        let AuthSettings::StaticTokens { file } = &settings.auth;
+        if let Err(e) = StaticTokens::load(file) {
+            diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
+        }
+        if diags.has_errors() {
+            Err(diags.sorted())
+        } else {
+            Ok((settings, diags.sorted()))
+        }
+    }
+
+    /// Builds a snapshot: config, mappings, token file and sources.
+    pub fn load(config: &Path) -> Result<Snapshot, Vec<Diagnostic>> {
+        let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
+        let mut diags = Diagnostics::default();
+        let at_start = mapping::yaml::Pos { line: 1, column: 1 };
+        let tokens = match &settings.auth {
+            AuthSettings::StaticTokens { file } => StaticTokens::load(file).map_err(|e| {
+                diags.error(&settings.file, at_start, e);
+            }),
+        };
+
+        let mut sources: HashMap<&str, Arc<dyn RowSource>> = HashMap::new();
+        for s in &settings.sources {
+            let limits = SourceLimits { pool_size: s.pool_size, statement_timeout: s.statement_timeout, max_rows: s.max_rows };
+            match &s.kind {
+                SourceKind::Sqlite { path } => match SqliteSource::open(path, limits) {
+                    Ok(source) => {
+                        sources.insert(&s.name, Arc::new(source));
+                    }
+                    Err(e) => diags.error(&settings.file, at_start, format!("source `{}`: {e}", s.name)),
+                },
+            }
+        }
+
+        let mut services = Vec::new();
+        for service in &settings.services {
+            let (set, d) = mapping::load_set(&service.mappings);
+            diags.extend(d);
+            if let (Some(set), Some(source)) = (set, sources.get(service.source.as_str())) {
+                services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
+            }
+        }
+        match tokens {
+            Ok(tokens) if !diags.has_errors() => Ok(Snapshot { settings, tokens, services }),
+            _ => Err(diags.sorted()),
+        }
+    }
+
+    pub fn service_for_path(&self, path: &str) -> Option<(&Arc<DataService>, String)> {
+        self.services.iter().find_map(|s| {
+            let rest = path.strip_prefix(s.base_path.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then(|| (s, rest.trim_start_matches('/').to_owned()))
+        })
+    }
+}

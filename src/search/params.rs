@@ -1,0 +1,151 @@
+//! The query string of a search, parsed against what the type's mappings declare.
+
+use super::criteria::{Criterion, DateValue, TokenValue};
+use crate::mapping::SearchParamDef;
+use chrono_tz::Tz;
+use percent_encoding::percent_decode_str;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A 400: the request cannot be understood. The text is safe to send back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct SearchError(pub String);
+
+/// Where a page starts: which of the type's mappings, and how many of its rows to skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub mapping: usize,
+    pub offset: u64,
+}
+
+impl Cursor {
+    pub fn parse(raw: &str) -> Option<Cursor> {
+        let (m, o) = raw.split_once('.')?;
+        Some(Cursor { mapping: m.parse().ok()?, offset: o.parse().ok()? })
+    }
+
+    pub fn to_param(self) -> String {
+        format!("{}.{}", self.mapping, self.offset)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    /// Parameter name and its values; repeated parameters are separate entries (AND).
+    pub criteria: Vec<(String, Criterion)>,
+    pub count: usize,
+    pub cursor: Cursor,
+    pub includes: Vec<String>,
+    /// The parameters to echo in links (all but the cursor), decoded, in request order.
+    pub echo: Vec<(String, String)>,
+}
+
+/// What a search on one type accepts.
+pub struct SearchSpec<'a> {
+    pub params: &'a BTreeMap<String, &'a SearchParamDef>,
+    pub includes: &'a BTreeSet<String>,
+    pub time_zone: Tz,
+    pub default_count: usize,
+    pub max_count: usize,
+}
+
+/// Splits a raw query string into decoded pairs. `+` stays a plus: FHIR dates carry offsets
+/// like `+01:00`, and clients do not always encode them.
+pub fn pairs(query: &str) -> Result<Vec<(String, String)>, SearchError> {
+    let mut out = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let decode = |s: &str| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| SearchError("the query string is not valid UTF-8 after decoding".into()))
+        };
+        let (k, v) = (decode(k)?, decode(v)?);
+        if k.contains('\0') || v.contains('\0') {
+            return Err(SearchError("the query string contains a NUL character".into()));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest, SearchError> {
+    let mut request = SearchRequest { criteria: Vec::new(), count: spec.default_count, cursor: Cursor::default(), includes: Vec::new(), echo: Vec::new() };
+    for (name, value) in pairs(query)? {
+        if name != "_cursor" {
+            request.echo.push((name.clone(), value.clone()));
+        }
+        match name.as_str() {
+            "_count" => {
+                request.count = value
+                    .parse::<usize>()
+                    .map_err(|_| SearchError(format!("_count must be a whole number, found `{}`", shorten(&value))))?
+                    .min(spec.max_count);
+            }
+            "_cursor" => {
+                request.cursor = Cursor::parse(&value).ok_or_else(|| SearchError("_cursor is not a cursor this server issued".into()))?;
+            }
+            // Content negotiation reads it; nothing to filter.
+            "_format" => {}
+            "_include" => {
+                if !spec.includes.contains(&value) {
+                    return Err(SearchError(format!(
+                        "_include `{}` is not supported here (supported: {})",
+                        shorten(&value),
+                        list(spec.includes.iter().map(String::as_str))
+                    )));
+                }
+                request.includes.push(value);
+            }
+            _ => {
+                let (base, modifier) = name.split_once(':').map_or((name.as_str(), None), |(b, m)| (b, Some(m)));
+                let Some(def) = spec.params.get(base) else {
+                    return Err(SearchError(format!(
+                        "unknown search parameter `{}` (supported: {})",
+                        shorten(&name),
+                        list(spec.params.keys().map(String::as_str))
+                    )));
+                };
+                if let Some(m) = modifier {
+                    return Err(SearchError(format!("the modifier `:{}` is not supported on `{base}`", shorten(m))));
+                }
+                if value.is_empty() {
+                    return Err(SearchError(format!("search parameter `{base}` has no value")));
+                }
+                let criterion = match def {
+                    SearchParamDef::Token { .. } => Criterion::Token(
+                        value.split(',').map(TokenValue::parse).collect::<Result<_, _>>().map_err(|e| SearchError(shorten(&e)))?,
+                    ),
+                    SearchParamDef::Date { .. } => Criterion::Date(
+                        value
+                            .split(',')
+                            .map(|v| DateValue::parse(v, spec.time_zone))
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| SearchError(shorten(&e)))?,
+                    ),
+                };
+                request.criteria.push((base.to_owned(), criterion));
+            }
+        }
+    }
+    Ok(request)
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.collect();
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// Request values quoted in errors are cut short: they are echoed to the client and logs.
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(80).filter(|c| !c.is_control()).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}

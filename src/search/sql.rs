@@ -1,0 +1,303 @@
+//! Statements for a mapping: the mapping's query as a subquery, with search predicates,
+//! ordering and paging around it. Request values are always binds.
+
+use super::criteria::{Criterion, DatePrefix, DateValue, TokenValue};
+use crate::engine::time;
+use crate::mapping::{CodeTable, CompiledMapping, DateStorage, SearchParamDef, Source, SqlText, TokenMatch};
+use chrono::{Duration, NaiveDateTime, NaiveTime};
+use dva_source_api::{Dialect, Statement, Value};
+
+/// Parent keys per child statement (an `IN (...)` list); keeps every driver's bind limit.
+pub const CHILD_BATCH: usize = 500;
+
+/// A predicate under construction; constants fold away before reaching SQL.
+#[derive(Debug, Clone, PartialEq)]
+enum Pred {
+    True,
+    False,
+    Sql(String, Vec<Value>),
+}
+
+impl Pred {
+    fn and(preds: Vec<Pred>) -> Pred {
+        let mut sql = Vec::new();
+        let mut binds = Vec::new();
+        for p in preds {
+            match p {
+                Pred::False => return Pred::False,
+                Pred::True => {}
+                Pred::Sql(s, b) => {
+                    sql.push(s);
+                    binds.extend(b);
+                }
+            }
+        }
+        match sql.len() {
+            0 => Pred::True,
+            1 => Pred::Sql(sql.remove(0), binds),
+            _ => Pred::Sql(format!("({})", sql.join(" AND ")), binds),
+        }
+    }
+
+    fn or(preds: Vec<Pred>) -> Pred {
+        let mut sql = Vec::new();
+        let mut binds = Vec::new();
+        for p in preds {
+            match p {
+                Pred::True => return Pred::True,
+                Pred::False => {}
+                Pred::Sql(s, b) => {
+                    sql.push(s);
+                    binds.extend(b);
+                }
+            }
+        }
+        match sql.len() {
+            0 => Pred::False,
+            1 => Pred::Sql(sql.remove(0), binds),
+            _ => Pred::Sql(format!("({})", sql.join(" OR ")), binds),
+        }
+    }
+}
+
+/// `?` stands for every placeholder until [`Builder::finish`] numbers them for the dialect.
+struct Builder {
+    dialect: Dialect,
+    sql: String,
+    binds: Vec<Value>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect) -> Self {
+        Self { dialect, sql: String::new(), binds: Vec::new() }
+    }
+
+    /// The mapping's query with its named parameters bound.
+    fn subquery(&mut self, query: &SqlText, bind: impl Fn(&str) -> Value) {
+        self.sql.push_str("SELECT * FROM (\n");
+        let mut next = self.binds.len() + 1;
+        for name in query.render(self.dialect, &mut next, &mut self.sql) {
+            self.binds.push(bind(&name));
+        }
+        self.sql.push_str("\n) q");
+    }
+
+    fn push_pred(&mut self, keyword: &str, sql: &str, binds: Vec<Value>) {
+        self.sql.push(' ');
+        self.sql.push_str(keyword);
+        self.sql.push(' ');
+        // Predicates are built with `?`; number them now.
+        for (i, piece) in sql.split('?').enumerate() {
+            if i > 0 {
+                self.sql.push_str(&self.dialect.placeholder(self.binds.len() + i));
+            }
+            self.sql.push_str(piece);
+        }
+        self.binds.extend(binds);
+    }
+
+    fn order_by(&mut self, mapping: &CompiledMapping) {
+        let items: Vec<String> =
+            mapping.order_by.iter().map(|o| format!("q.{}{}", o.column, if o.descending { " DESC" } else { "" })).collect();
+        if !items.is_empty() {
+            self.sql.push_str(" ORDER BY ");
+            self.sql.push_str(&items.join(", "));
+        }
+    }
+
+    fn paging(&mut self, limit: u64, offset: u64) {
+        let first = self.binds.len() + 1;
+        self.sql.push_str(&self.dialect.paging_clause(first));
+        let (a, b) = if self.dialect.limit_first() { (limit, offset) } else { (offset, limit) };
+        self.binds.push(Value::Int(i64::try_from(a).unwrap_or(i64::MAX)));
+        self.binds.push(Value::Int(i64::try_from(b).unwrap_or(i64::MAX)));
+    }
+
+    fn finish(self) -> Statement {
+        Statement { sql: self.sql, binds: self.binds }
+    }
+}
+
+/// The statement finding a patient's key from the BSN.
+pub fn lookup_statement(query: &SqlText, dialect: Dialect, bsn: &str) -> Statement {
+    let mut sql = String::new();
+    let mut next = 1;
+    let binds = query.render(dialect, &mut next, &mut sql).iter().map(|_| Value::Text(bsn.to_owned())).collect();
+    Statement { sql, binds }
+}
+
+/// One page of a mapping's matches: `limit` rows after `offset`. `None` when the criteria
+/// cannot match any row of this mapping (no statement needs to run).
+#[allow(clippy::too_many_arguments)]
+pub fn page_statement(
+    mapping: &CompiledMapping,
+    dialect: Dialect,
+    patient: &Value,
+    criteria: &[(String, Criterion)],
+    tables: &[CodeTable],
+    limit: u64,
+    offset: u64,
+) -> Option<Statement> {
+    let mut preds = Vec::with_capacity(criteria.len());
+    for (name, criterion) in criteria {
+        // A mapping that does not declare a parameter cannot say whether its rows match.
+        let def = mapping.search.get(name)?;
+        preds.push(criterion_pred(def, criterion, tables));
+    }
+    let pred = Pred::and(preds);
+    if pred == Pred::False {
+        return None;
+    }
+    let mut b = Builder::new(dialect);
+    b.subquery(&mapping.query, |_| patient.clone());
+    if let Pred::Sql(sql, binds) = pred {
+        b.push_pred("WHERE", &sql, binds);
+    }
+    b.order_by(mapping);
+    b.paging(limit, offset);
+    Some(b.finish())
+}
+
+/// The statement reading one resource by the column value of its id.
+pub fn read_statement(mapping: &CompiledMapping, dialect: Dialect, patient: &Value, id_value: Value) -> Statement {
+    let mut b = Builder::new(dialect);
+    b.subquery(&mapping.query, |_| patient.clone());
+    b.push_pred("WHERE", &format!("q.{} = ?", mapping.id.column), vec![id_value]);
+    // Two rows tell a duplicate id apart from a unique one.
+    b.paging(2, 0);
+    b.finish()
+}
+
+/// Statements for a child query: its rows for the given parent keys, in batches.
+pub fn child_statements(query: &SqlText, key: &str, dialect: Dialect, patient: &Value, parent_keys: &[Value]) -> Vec<Statement> {
+    parent_keys
+        .chunks(CHILD_BATCH)
+        .map(|keys| {
+            let mut b = Builder::new(dialect);
+            b.subquery(query, |_| patient.clone());
+            let marks = vec!["?"; keys.len()].join(", ");
+            b.push_pred("WHERE", &format!("q.{key} IN ({marks})"), keys.to_vec());
+            b.sql.push_str(&format!(" ORDER BY q.{key}"));
+            b.finish()
+        })
+        .collect()
+}
+
+fn criterion_pred(def: &SearchParamDef, criterion: &Criterion, tables: &[CodeTable]) -> Pred {
+    match (def, criterion) {
+        (SearchParamDef::Token { matches }, Criterion::Token(values)) => {
+            Pred::or(values.iter().map(|v| Pred::or(matches.iter().map(|m| token_pred(m, v, tables)).collect())).collect())
+        }
+        (SearchParamDef::Date { column, stored_as }, Criterion::Date(values)) => {
+            Pred::or(values.iter().map(|v| date_pred(column, *stored_as, v)).collect())
+        }
+        // Parsing checked the parameter's type against this definition's.
+        _ => Pred::False,
+    }
+}
+
+fn token_pred(m: &TokenMatch, v: &TokenValue, tables: &[CodeTable]) -> Pred {
+    // A code column translated by a table: search the local codes that translate to the value.
+    if let Source::Column { name, table: Some(t) } = &m.code {
+        let table = &tables[*t];
+        let system_ok = match (&m.system, v.system.as_deref()) {
+            (_, None) => Pred::True,
+            (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
+            (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
+            (Some(Source::Column { name, .. }), Some(s)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())]),
+            // The table's Codings carry the system; matched below.
+            (None, Some(_)) => Pred::True,
+        };
+        let table_system = if m.system.is_none() { v.system.as_deref() } else { None };
+        let code_ok = match &v.code {
+            None => {
+                // `system|`: any coding of the system the table yields.
+                let codes = local_codes_in_system(table, v.system.as_deref().unwrap_or_default(), m.system.is_none());
+                in_list(name, codes)
+            }
+            Some(code) => in_list(name, table.local_codes(table_system, code)),
+        };
+        return Pred::and(vec![system_ok, code_ok]);
+    }
+    let system_ok = match (&m.system, v.system.as_deref()) {
+        (_, None) => Pred::True,
+        (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
+        (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
+        (Some(Source::Column { name, .. }), Some(s)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())]),
+        (None, Some(_)) => Pred::False,
+    };
+    let code_ok = match (&m.code, &v.code) {
+        (Source::Literal(l), Some(c)) => bool_pred(l == c),
+        (Source::Literal(_), None) => Pred::True,
+        (Source::Column { name, .. }, Some(c)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(c.clone())]),
+        (Source::Column { name, .. }, None) => Pred::Sql(format!("q.{name} IS NOT NULL"), vec![]),
+    };
+    Pred::and(vec![system_ok, code_ok])
+}
+
+fn local_codes_in_system(table: &CodeTable, system: &str, table_has_system: bool) -> Vec<String> {
+    let mut codes: Vec<String> = table
+        .entries
+        .iter()
+        .filter(|(_, v)| !table_has_system || v.get("system").and_then(|s| s.as_str()) == Some(system))
+        .map(|(k, _)| k.clone())
+        .collect();
+    codes.sort();
+    codes
+}
+
+fn in_list(column: &str, codes: Vec<String>) -> Pred {
+    if codes.is_empty() {
+        return Pred::False;
+    }
+    let marks = vec!["?"; codes.len()].join(", ");
+    Pred::Sql(format!("q.{column} IN ({marks})"), codes.into_iter().map(Value::Text).collect())
+}
+
+fn bool_pred(b: bool) -> Pred {
+    if b {
+        Pred::True
+    } else {
+        Pred::False
+    }
+}
+
+/// Date predicates. A timestamp column is a point in local time; a date column stands for its
+/// whole local day, compared with the day bounds that keep FHIR's range semantics.
+fn date_pred(column: &str, stored_as: DateStorage, v: &DateValue) -> Pred {
+    let (s, e) = (v.start, v.end);
+    let cmp = |op: &str, t: Value| Pred::Sql(format!("q.{column} {op} ?"), vec![t]);
+    match stored_as {
+        DateStorage::Timestamp => {
+            let ts = Value::Timestamp;
+            match v.prefix {
+                DatePrefix::Eq => Pred::and(vec![cmp(">=", ts(s)), cmp("<", ts(e))]),
+                DatePrefix::Ne => Pred::or(vec![cmp("<", ts(s)), cmp(">=", ts(e))]),
+                DatePrefix::Lt | DatePrefix::Eb => cmp("<", ts(s)),
+                DatePrefix::Le => cmp("<", ts(e)),
+                DatePrefix::Gt | DatePrefix::Sa => cmp(">=", ts(e)),
+                DatePrefix::Ge => cmp(">=", ts(s)),
+            }
+        }
+        DateStorage::Date => {
+            let day = |t: NaiveDateTime| Value::Date(t.date());
+            let ceil = |t: NaiveDateTime| {
+                if t.time() == NaiveTime::MIN {
+                    Value::Date(t.date())
+                } else {
+                    Value::Date(time::start_of_day(t.date()).date() + Duration::days(1))
+                }
+            };
+            match v.prefix {
+                DatePrefix::Eq => Pred::and(vec![cmp(">=", ceil(s)), cmp("<", day(e))]),
+                DatePrefix::Ne => Pred::or(vec![cmp("<", ceil(s)), cmp(">=", day(e))]),
+                DatePrefix::Lt => cmp("<", ceil(s)),
+                DatePrefix::Le => cmp("<", ceil(e)),
+                DatePrefix::Gt => cmp(">=", day(e)),
+                DatePrefix::Ge => cmp(">=", day(s)),
+                DatePrefix::Sa => cmp(">=", ceil(e)),
+                DatePrefix::Eb => cmp("<", day(s)),
+            }
+        }
+    }
+}
