@@ -16,7 +16,11 @@ pub const EXIT_INVALID_CONFIG: u8 = 64;
 pub const EXIT_UNAVAILABLE: u8 = 69;
 
 #[derive(Parser)]
-#[command(name = "dva-connector", version, about = "MedMij DVA resource server: serves a legacy EHR database as FHIR, through mapping files")]
+#[command(
+    name = "dva-connector",
+    version,
+    about = "MedMij DVA resource server: serves a legacy EHR database as FHIR, through mapping files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,11 @@ pub fn run() -> ExitCode {
             match crate::demo::prepare(&dir, &options, &mappings, listen) {
                 Ok(prepared) => {
                     if no_serve {
-                        println!("demo ready in {}; serve it with: dva-connector serve --config {}", dir.display(), prepared.config.display());
+                        println!(
+                            "demo ready in {}; serve it with: dva-connector serve --config {}",
+                            dir.display(),
+                            prepared.config.display()
+                        );
                         return ExitCode::SUCCESS;
                     }
                     println!("{}", prepared.instructions);
@@ -87,7 +95,8 @@ pub fn run() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DVA_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DVA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -101,7 +110,12 @@ fn validate(config: &Path) -> ExitCode {
     match Snapshot::check(config) {
         Ok((settings, warnings)) => {
             print_diagnostics(&warnings);
-            println!("{}: valid ({} data services, {} warnings)", config.display(), settings.services.len(), warnings.len());
+            println!(
+                "{}: valid ({} data services, {} warnings)",
+                config.display(),
+                settings.services.len(),
+                warnings.len()
+            );
             ExitCode::SUCCESS
         }
         Err(diags) => {

@@ -8,7 +8,6 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
-#[path = "/tmp/stubdemo/mod.rs"]
 pub mod demo;
 pub mod engine;
 pub mod fhir;

@@ -18,7 +18,8 @@ impl Bsn {
         if digits.len() != 9 {
             return None;
         }
-        let sum: i64 = digits.iter().enumerate().map(|(i, d)| i64::from(*d) * if i == 8 { -1 } else { 9 - i as i64 }).sum();
+        let sum: i64 =
+            digits.iter().enumerate().map(|(i, d)| i64::from(*d) * if i == 8 { -1 } else { 9 - i as i64 }).sum();
         (sum % 11 == 0 && sum != 0).then(|| Bsn(text.to_owned()))
     }
 

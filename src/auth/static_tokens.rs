@@ -20,13 +20,16 @@ pub struct StaticTokens {
 impl StaticTokens {
     /// Reads the file. Errors name the entry, never its token or BSN.
     pub fn load(path: &Path) -> Result<StaticTokens, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
-        let entries: Vec<Entry> = serde_json::from_str(&text)
-            .map_err(|e| format!("token file {}: line {}: expected a JSON list of {{accessToken, bsn}}", path.display(), e.line()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read token file {}: {e}", path.display()))?;
+        let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
+            format!("token file {}: line {}: expected a JSON list of {{accessToken, bsn}}", path.display(), e.line())
+        })?;
         let mut tokens = HashMap::with_capacity(entries.len());
         for (i, e) in entries.into_iter().enumerate() {
             let token = e.access_token.strip_prefix("Bearer ").unwrap_or(&e.access_token).trim().to_owned();
-            let bsn = Bsn::parse(e.bsn.trim()).ok_or_else(|| format!("token file {}: entry {}: `bsn` is not a valid BSN", path.display(), i + 1))?;
+            let bsn = Bsn::parse(e.bsn.trim())
+                .ok_or_else(|| format!("token file {}: entry {}: `bsn` is not a valid BSN", path.display(), i + 1))?;
             if token.is_empty() {
                 return Err(format!("token file {}: entry {}: empty accessToken", path.display(), i + 1));
             }

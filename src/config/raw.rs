@@ -59,9 +59,10 @@ fn max_count() -> Spanned<usize> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, tag = "mode", rename_all = "snake_case")]
-enum RawAuth {
-    Static { token_file: Spanned<String> },
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    mode: Spanned<String>,
+    token_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -118,14 +119,20 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let listen = match raw.server.listen.get_ref().parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
-            diags.error(file, at(raw.server.listen.span()), format!("`{}` is not an address:port such as 127.0.0.1:8080", raw.server.listen.get_ref()));
+            diags.error(
+                file,
+                at(raw.server.listen.span()),
+                format!("`{}` is not an address:port such as 127.0.0.1:8080", raw.server.listen.get_ref()),
+            );
             None
         }
     };
     let public_url = raw.server.public_url.as_ref().and_then(|u| {
         let text_url = u.get_ref().trim_end_matches('/');
         match url::Url::parse(text_url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none() => Some(text_url.to_owned()),
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.query().is_none() => {
+                Some(text_url.to_owned())
+            }
             _ => {
                 diags.error(file, at(u.span()), format!("`{}` is not an http(s) URL without query", u.get_ref()));
                 None
@@ -141,17 +148,33 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let time_zone = match raw.fhir.time_zone.get_ref().parse::<chrono_tz::Tz>() {
         Ok(tz) => Some(tz),
         Err(_) => {
-            diags.error(file, at(raw.fhir.time_zone.span()), format!("unknown time zone `{}` (e.g. Europe/Amsterdam)", raw.fhir.time_zone.get_ref()));
+            diags.error(
+                file,
+                at(raw.fhir.time_zone.span()),
+                format!("unknown time zone `{}` (e.g. Europe/Amsterdam)", raw.fhir.time_zone.get_ref()),
+            );
             None
         }
     };
     let (default_count, max_count) = (*raw.fhir.default_count.get_ref(), *raw.fhir.max_count.get_ref());
     if max_count == 0 || default_count > max_count {
-        diags.error(file, at(raw.fhir.default_count.span()), "`default_count` must be at most `max_count`, and `max_count` at least 1");
+        diags.error(
+            file,
+            at(raw.fhir.default_count.span()),
+            "`default_count` must be at most `max_count`, and `max_count` at least 1",
+        );
     }
 
-    let auth = match &raw.auth {
-        RawAuth::Static { token_file } => AuthSettings::StaticTokens { file: resolve(token_file.get_ref()) },
+    let auth = match (raw.auth.mode.get_ref().as_str(), &raw.auth.token_file) {
+        ("static", Some(token_file)) => Some(AuthSettings::StaticTokens { file: resolve(token_file.get_ref()) }),
+        ("static", None) => {
+            diags.error(file, at(raw.auth.mode.span()), "`mode = \"static\"` needs `token_file`");
+            None
+        }
+        (other, _) => {
+            diags.error(file, at(raw.auth.mode.span()), format!("unknown auth mode `{other}` (known: static)"));
+            None
+        }
     };
 
     let mut sources = Vec::new();
@@ -167,7 +190,11 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
                 }
             },
             other => {
-                diags.error(file, at(s.kind.span()), format!("source `{name}`: unknown kind `{other}` (known: sqlite)"));
+                diags.error(
+                    file,
+                    at(s.kind.span()),
+                    format!("source `{name}`: unknown kind `{other}` (known: sqlite)"),
+                );
                 None
             }
         };
@@ -197,22 +224,41 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         let base = s.base_path.get_ref().trim_end_matches('/').to_owned();
         let valid_base = base.starts_with('/')
             && base.len() > 1
-            && base.split('/').skip(1).all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+            && base.split('/').skip(1).all(|seg| {
+                !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            });
         if !valid_base {
-            diags.error(file, at(s.base_path.span()), format!("`base_path` `{}` must look like /fhir/stu3/gp-data", s.base_path.get_ref()));
+            diags.error(
+                file,
+                at(s.base_path.span()),
+                format!("`base_path` `{}` must look like /fhir/stu3/gp-data", s.base_path.get_ref()),
+            );
         }
         if let Some(other) = services.iter().find(|o| o.base_path == base || o.name == *s.name.get_ref()) {
-            diags.error(file, at(s.name.span()), format!("service `{}` repeats the name or base path of `{}`", s.name.get_ref(), other.name));
+            diags.error(
+                file,
+                at(s.name.span()),
+                format!("service `{}` repeats the name or base path of `{}`", s.name.get_ref(), other.name),
+            );
         }
         if !raw.sources.contains_key(s.source.get_ref()) {
             let known: Vec<&str> = raw.sources.keys().map(String::as_str).collect();
-            diags.error(file, at(s.source.span()), format!("unknown source `{}` (defined: {})", s.source.get_ref(), known.join(", ")));
+            diags.error(
+                file,
+                at(s.source.span()),
+                format!("unknown source `{}` (defined: {})", s.source.get_ref(), known.join(", ")),
+            );
         }
         let mappings = resolve(s.mappings.get_ref());
         if !mappings.is_dir() {
             diags.error(file, at(s.mappings.span()), format!("mapping folder {} does not exist", mappings.display()));
         }
-        services.push(ServiceSettings { name: s.name.get_ref().clone(), base_path: base, mappings, source: s.source.get_ref().clone() });
+        services.push(ServiceSettings {
+            name: s.name.get_ref().clone(),
+            base_path: base,
+            mappings,
+            source: s.source.get_ref().clone(),
+        });
     }
 
     Some(Settings {
@@ -223,7 +269,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         time_zone: time_zone?,
         default_count,
         max_count,
-        auth,
+        auth: auth?,
         sources,
         services,
     })

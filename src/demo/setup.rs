@@ -17,7 +17,12 @@ pub struct Prepared {
 }
 
 /// Creates the database (when missing) and rewrites the token file and config.
-pub fn prepare(dir: &Path, options: &GeneratorOptions, mappings: &Path, listen: SocketAddr) -> anyhow::Result<Prepared> {
+pub fn prepare(
+    dir: &Path,
+    options: &GeneratorOptions,
+    mappings: &Path,
+    listen: SocketAddr,
+) -> anyhow::Result<Prepared> {
     let mappings = std::path::absolute(mappings).with_context(|| format!("mapping folder {}", mappings.display()))?;
     if !mappings.join("service.yaml").is_file() {
         anyhow::bail!(
@@ -31,9 +36,12 @@ pub fn prepare(dir: &Path, options: &GeneratorOptions, mappings: &Path, listen: 
         create_database(&database, options)?;
     }
     let tokens = demo_tokens(options);
-    let token_json: Vec<serde_json::Value> =
-        tokens.iter().map(|t| serde_json::json!({"accessToken": format!("Bearer {}", t.token), "bsn": t.bsn})).collect();
-    std::fs::write(dir.join(TOKEN_FILE), serde_json::to_string_pretty(&token_json)?).context("cannot write the token file")?;
+    let token_json: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|t| serde_json::json!({"accessToken": format!("Bearer {}", t.token), "bsn": t.bsn}))
+        .collect();
+    std::fs::write(dir.join(TOKEN_FILE), serde_json::to_string_pretty(&token_json)?)
+        .context("cannot write the token file")?;
     let config = dir.join(CONFIG_FILE);
     std::fs::write(&config, config_text(listen, &mappings)).context("cannot write the config")?;
 

@@ -29,7 +29,8 @@ pub fn apply(value: &Value, filters: &[Filter], cx: &EvalContext<'_>) -> Result<
             Filter::DateTime => Some(Value::Text(time::to_datetime(cx.time_zone, read_time(&v)?))),
             Filter::Date => Some(Value::Text(time::to_date(cx.time_zone, read_time(&v)?))),
             Filter::Instant => Some(Value::Text(
-                time::to_instant(cx.time_zone, read_time(&v)?).ok_or("an instant needs a time, the column holds only a date")?,
+                time::to_instant(cx.time_zone, read_time(&v)?)
+                    .ok_or("an instant needs a time, the column holds only a date")?,
             )),
             Filter::Decimal => Some(decimal(&v)?),
             Filter::Integer => Some(integer(&v)?),
@@ -53,7 +54,8 @@ fn normalize(value: &Value) -> Option<Value> {
 }
 
 fn read_time(v: &Value) -> Result<time::LegacyTime, String> {
-    time::read(v).ok_or_else(|| format!("{} value `{}` is not a date or time", v.kind(), v.to_text().unwrap_or_default()))
+    time::read(v)
+        .ok_or_else(|| format!("{} value `{}` is not a date or time", v.kind(), v.to_text().unwrap_or_default()))
 }
 
 fn decimal(v: &Value) -> Result<Value, String> {
@@ -77,7 +79,9 @@ fn is_decimal(s: &str) -> bool {
     let mut parts = body.splitn(2, '.');
     let int = parts.next().unwrap_or_default();
     let frac = parts.next();
-    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    !int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn integer(v: &Value) -> Result<Value, String> {
@@ -135,7 +139,9 @@ pub fn to_text(c: Converted) -> Result<Option<String>, String> {
         })),
         Converted::Fhir(Json::String(s)) => Ok(Some(s)),
         Converted::Fhir(Json::Null) => Ok(None),
-        Converted::Fhir(Json::Object(_) | Json::Array(_)) => Err("a code table yielding objects cannot be used inside a text".into()),
+        Converted::Fhir(Json::Object(_) | Json::Array(_)) => {
+            Err("a code table yielding objects cannot be used inside a text".into())
+        }
         Converted::Fhir(other) => Ok(Some(other.to_string())),
     }
 }

@@ -20,28 +20,41 @@ pub struct ScopeRows {
 const MAX_PROBLEMS: usize = 50;
 
 /// Builds one resource per row of `data`. Rows without a usable id are skipped (and reported).
-pub fn build_resources(mapping: &CompiledMapping, data: &ScopeRows, ctx: &EvalContext<'_>) -> (Vec<Resource>, Vec<Problem>) {
+pub fn build_resources(
+    mapping: &CompiledMapping,
+    data: &ScopeRows,
+    ctx: &EvalContext<'_>,
+) -> (Vec<Resource>, Vec<Problem>) {
     let mut cx = Cx { ctx, mapping: &mapping.name, problems: Vec::new(), dropped: 0 };
     let bound = bind(&mapping.scope, data, &[], &mut cx);
     let mut resources = Vec::with_capacity(data.rows.rows.len());
     for row in &data.rows.rows {
         let frame = Frame { row, bound: &bound, parent: None };
         let id = match frame.value(mapping.id.slot).to_text() {
-            Some(inner) if !inner.trim().is_empty() => format!("{}{}{}", mapping.id.prefix, inner.trim(), mapping.id.suffix),
+            Some(inner) if !inner.trim().is_empty() => {
+                format!("{}{}{}", mapping.id.prefix, inner.trim(), mapping.id.suffix)
+            }
             _ => {
                 cx.problem(format!("a row has no value in id column `{}`; the row is skipped", mapping.id.column));
                 continue;
             }
         };
         if !is_fhir_id(&id) {
-            cx.problem(format!("id `{id}` is not a valid FHIR id (letters, digits, `-`, `.`; at most 64); the row is skipped"));
+            cx.problem(format!(
+                "id `{id}` is not a valid FHIR id (letters, digits, `-`, `.`; at most 64); the row is skipped"
+            ));
             continue;
         }
         let body = eval(&mapping.template, &frame, &mut cx).json;
-        resources.push(Resource { resource_type: mapping.resource_type.clone(), json: assemble(mapping, &id, body), id });
+        resources.push(Resource {
+            resource_type: mapping.resource_type.clone(),
+            json: assemble(mapping, &id, body),
+            id,
+        });
     }
     if cx.dropped > 0 {
-        cx.problems.push(Problem { mapping: mapping.name.clone(), message: format!("… and {} more problems", cx.dropped) });
+        cx.problems
+            .push(Problem { mapping: mapping.name.clone(), message: format!("… and {} more problems", cx.dropped) });
     }
     (resources, cx.problems)
 }
@@ -217,7 +230,9 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
                         list.extend(out.json);
                     }
                     ArrayItem::Each { child, item } => {
-                        let Some(parent_key) = f.value(f.bound.scope.children[*child].parent_key_slot).to_text() else { continue };
+                        let Some(parent_key) = f.value(f.bound.scope.children[*child].parent_key_slot).to_text() else {
+                            continue;
+                        };
                         let bound = &f.bound.children[*child];
                         let Some(rows) = f.bound.groups[*child].get(parent_key.trim()) else { continue };
                         for &i in rows {

@@ -8,7 +8,10 @@ use dva_source_api::Value;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LegacyTime {
     /// Only a year (`1964`) or year and month (`1964-07`): kept at that precision.
-    Partial { year: i32, month: Option<u32> },
+    Partial {
+        year: i32,
+        month: Option<u32>,
+    },
     Date(NaiveDate),
     Local(NaiveDateTime),
     WithOffset(DateTime<FixedOffset>),

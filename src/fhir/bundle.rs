@@ -17,7 +17,13 @@ pub struct BundleEntry {
 
 /// A searchset Bundle with absolute links and `fullUrl`s. `total` is given only when it is
 /// known exactly (all matches on this page).
-pub fn searchset(base_url: &str, self_link: &str, next_link: Option<&str>, total: Option<usize>, entries: Vec<BundleEntry>) -> Json {
+pub fn searchset(
+    base_url: &str,
+    self_link: &str,
+    next_link: Option<&str>,
+    total: Option<usize>,
+    entries: Vec<BundleEntry>,
+) -> Json {
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), "Bundle".into());
     bundle.insert("type".into(), "searchset".into());

@@ -13,7 +13,12 @@ pub struct ServedResource<'a> {
     pub includes: Vec<&'a str>,
 }
 
-pub fn capability_statement(version: FhirVersion, base_url: &str, date: &str, resources: &[ServedResource<'_>]) -> Json {
+pub fn capability_statement(
+    version: FhirVersion,
+    base_url: &str,
+    date: &str,
+    resources: &[ServedResource<'_>],
+) -> Json {
     let resources: Vec<Json> = resources.iter().map(|r| served_resource(version, r)).collect();
     let mut cs = Map::new();
     cs.insert("resourceType".into(), "CapabilityStatement".into());
@@ -21,7 +26,10 @@ pub fn capability_statement(version: FhirVersion, base_url: &str, date: &str, re
     cs.insert("date".into(), date.into());
     cs.insert("kind".into(), "instance".into());
     cs.insert("software".into(), json!({"name": "dva-connector", "version": env!("CARGO_PKG_VERSION")}));
-    cs.insert("implementation".into(), json!({"description": "MedMij DVA resource server (dva-connector)", "url": base_url}));
+    cs.insert(
+        "implementation".into(),
+        json!({"description": "MedMij DVA resource server (dva-connector)", "url": base_url}),
+    );
     cs.insert("fhirVersion".into(), version.release().into());
     if version == FhirVersion::Stu3 {
         cs.insert("acceptUnknown".into(), "no".into());

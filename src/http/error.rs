@@ -32,7 +32,11 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, IssueType::Exception, "internal error; the operator's log has the details")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            IssueType::Exception,
+            "internal error; the operator's log has the details",
+        )
     }
 }
 
@@ -68,15 +72,27 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Source(SourceError::Unavailable(cause)) => {
                 tracing::warn!(error = %cause, "database unavailable");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, "the care provider's database is not available; try again later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueType::Transient,
+                    "the care provider's database is not available; try again later",
+                )
             }
             ServiceError::Source(SourceError::Timeout(t)) => {
                 tracing::warn!(timeout = ?t, "statement timed out");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, "the care provider's database did not answer in time; try again later")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueType::Transient,
+                    "the care provider's database did not answer in time; try again later",
+                )
             }
             ServiceError::Source(SourceError::RowCap(n)) => {
                 tracing::warn!(max_rows = n, "row cap reached");
-                Self::new(StatusCode::BAD_REQUEST, IssueType::TooCostly, format!("the request would read more than {n} rows; narrow the search or use a smaller _count"))
+                Self::new(
+                    StatusCode::BAD_REQUEST,
+                    IssueType::TooCostly,
+                    format!("the request would read more than {n} rows; narrow the search or use a smaller _count"),
+                )
             }
             ServiceError::Source(e @ (SourceError::Statement(_) | SourceError::Decode { .. })) => {
                 tracing::error!(error = %e, "a mapping's statement failed; check the mapping files");
@@ -84,7 +100,11 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::AmbiguousPatient => {
                 tracing::error!("the patient lookup returned more than one record for one BSN; no data served");
-                Self::new(StatusCode::CONFLICT, IssueType::Conflict, "the patient's record cannot be identified uniquely at this provider")
+                Self::new(
+                    StatusCode::CONFLICT,
+                    IssueType::Conflict,
+                    "the patient's record cannot be identified uniquely at this provider",
+                )
             }
         }
     }

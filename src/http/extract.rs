@@ -34,7 +34,11 @@ pub enum Format {
 
 /// `_format` wins over `Accept`; a request for anything we cannot write gets 406.
 pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
-    let format_param = crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k == "_format").map(|(_, v)| v);
+    let format_param = crate::search::pairs(req.query_string())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v);
     if let Some(f) = format_param {
         return match f.as_str() {
             "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Ok(Format::Json),
@@ -46,7 +50,10 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
     };
     for item in accept.split(',') {
         let mime = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if matches!(mime.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir" | "*/*" | "application/*" | "") {
+        if matches!(
+            mime.as_str(),
+            "application/fhir+json" | "application/json" | "application/json+fhir" | "*/*" | "application/*" | ""
+        ) {
             return Ok(Format::Json);
         }
     }
@@ -55,5 +62,9 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
 
 fn not_acceptable(what: &str) -> ApiError {
     let what: String = what.chars().take(80).filter(|c| !c.is_control()).collect();
-    ApiError::new(StatusCode::NOT_ACCEPTABLE, IssueType::NotSupported, format!("cannot produce `{what}`; this server writes application/fhir+json"))
+    ApiError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        IssueType::NotSupported,
+        format!("cannot produce `{what}`; this server writes application/fhir+json"),
+    )
 }

@@ -29,7 +29,11 @@ fn json_response(body: &Json) -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(body.to_string())
 }
 
-pub async fn metadata(req: HttpRequest, state: web::Data<AppState>, name: web::Data<ServiceName>) -> Result<HttpResponse, ApiError> {
+pub async fn metadata(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+) -> Result<HttpResponse, ApiError> {
     negotiate(&req)?;
     let (snapshot, service) = service(&state, &name)?;
     let base = base_url(&req, &snapshot, &service.base_path);
@@ -65,14 +69,15 @@ pub async fn search(
     let req_for_page = request.clone();
     let page = web::block(move || -> Result<_, crate::runtime::ServiceError> {
         match worker.patient_key(principal.bsn.expose())? {
-            Some(key) if req_for_page.count > 0 => worker.search(&key, &rt, &req_for_page).map(Some),
-            _ => Ok(None),
+            Some(key) => worker.search(&key, &rt, &req_for_page).map(Some),
+            None => Ok(None),
         }
     })
     .await
     .map_err(|_| ApiError::internal())??;
 
     let bundle = match page {
+        // The patient has no record here: nothing matches.
         None => fhir::searchset(&base, &self_link, None, Some(0), Vec::new()),
         Some(page) => {
             log_problems(&service, &page.problems);
@@ -98,8 +103,13 @@ pub async fn read(
     let (resource_type, id) = path.into_inner();
     let (_, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
-    if let Some((key, _)) = crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k != "_format") {
-        return Err(ApiError::bad_request(format!("a read takes no parameters besides _format, found `{}`", key.chars().take(40).collect::<String>())));
+    if let Some((key, _)) =
+        crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k != "_format")
+    {
+        return Err(ApiError::bad_request(format!(
+            "a read takes no parameters besides _format, found `{}`",
+            key.chars().take(40).collect::<String>()
+        )));
     }
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
@@ -121,12 +131,18 @@ pub async fn read(
     }
 }
 
-fn supported_type<'a>(service: &'a DataService, resource_type: &str) -> Result<&'a crate::runtime::TypeSearch, ApiError> {
+fn supported_type<'a>(
+    service: &'a DataService,
+    resource_type: &str,
+) -> Result<&'a crate::runtime::TypeSearch, ApiError> {
     service.type_search(resource_type).ok_or_else(|| {
         if fhir::is_resource_type(service.fhir_version(), resource_type) {
             ApiError::not_supported(format!("resource type {resource_type} is not supported by this data service"))
         } else {
-            ApiError::not_found(format!("`{}` is not a FHIR resource type", resource_type.chars().take(40).collect::<String>()))
+            ApiError::not_found(format!(
+                "`{}` is not a FHIR resource type",
+                resource_type.chars().take(40).collect::<String>()
+            ))
         }
     })
 }
@@ -144,13 +160,20 @@ fn log_problems(service: &DataService, problems: &[Problem]) {
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, fhir::IssueType::NotSupported, format!("{} is not supported; this server is read-only", req.method())));
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            fhir::IssueType::NotSupported,
+            format!("{} is not supported; this server is read-only", req.method()),
+        ));
     }
     Err(ApiError::not_found("no FHIR endpoint at this path"))
 }
 
 /// One log line per request: no query string, no headers (they carry tokens and search values).
-pub async fn log_request(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();

@@ -5,7 +5,21 @@ use actix_web::HttpRequest;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 /// Characters escaped in echoed parameters; `|`, `,`, `:` and `/` stay readable.
-const QUERY_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'<').add(b'=').add(b'>').add(b'`').add(b'{').add(b'}').add(b'\\').add(b'^');
+const QUERY_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^');
 
 /// `https://host/fhir/stu3/gp-data`: from `public_url` when configured, else from the request.
 pub fn base_url(req: &HttpRequest, snapshot: &Snapshot, base_path: &str) -> String {

@@ -24,7 +24,8 @@ pub struct AppState {
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let initial = state.snapshot.load_full();
     let workers = initial.settings.workers;
-    let services: Vec<(String, String)> = initial.services.iter().map(|s| (s.name.clone(), s.base_path.clone())).collect();
+    let services: Vec<(String, String)> =
+        initial.services.iter().map(|s| (s.name.clone(), s.base_path.clone())).collect();
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(state.clone()))

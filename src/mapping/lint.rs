@@ -41,6 +41,10 @@ fn check_object(file: &Path, node: &Node, path: &str, diags: &mut Diagnostics) {
         );
     }
     if system.starts_with(ZIB_VALUESET_OID) {
-        diags.warning(file, node.pos, format!("`{path}`: `{system}` is a zib value set, not a code system (MedMij rule)"));
+        diags.warning(
+            file,
+            node.pos,
+            format!("`{path}`: `{system}` is a zib value set, not a code system (MedMij rule)"),
+        );
     }
 }

@@ -179,13 +179,19 @@ fn constant_json(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<Js
             Some(Scalar::Float(f)) => serde_json::from_str(f).unwrap_or_else(|_| Json::String(f.to_owned())),
             Some(Scalar::Str(s)) => {
                 if s.contains('{') {
-                    diags.error(path, node.pos, "code tables hold constants; `{column}` references are not allowed here");
+                    diags.error(
+                        path,
+                        node.pos,
+                        "code tables hold constants; `{column}` references are not allowed here",
+                    );
                     return None;
                 }
                 Json::String(s.to_owned())
             }
         },
-        NodeKind::Seq(items) => Json::Array(items.iter().map(|i| constant_json(path, i, diags)).collect::<Option<_>>()?),
+        NodeKind::Seq(items) => {
+            Json::Array(items.iter().map(|i| constant_json(path, i, diags)).collect::<Option<_>>()?)
+        }
         NodeKind::Map(entries) => {
             let mut map = serde_json::Map::new();
             for (k, v) in entries {
@@ -196,8 +202,19 @@ fn constant_json(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<Js
     })
 }
 
-const MAPPING_KEYS: &[&str] =
-    &["resource", "profile", "description", "query", "id", "id_type", "order_by", "search", "include", "children", "template"];
+const MAPPING_KEYS: &[&str] = &[
+    "resource",
+    "profile",
+    "description",
+    "query",
+    "id",
+    "id_type",
+    "order_by",
+    "search",
+    "include",
+    "children",
+    "template",
+];
 
 fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagnostics) -> Option<CompiledMapping> {
     let errors_before = diags.items.len();
@@ -232,12 +249,14 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
     let id = compile_id(path, doc, &mut scope, diags);
     let order_by = compile_order_by(path, doc, id.as_ref(), diags);
     let search = doc.get("search").map(|s| compile_search(path, s, service, diags)).unwrap_or_default();
-    let includes = doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
+    let includes =
+        doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
 
     let template = match doc.get("template") {
         Some(node) if node.as_map().is_some() => {
             for reserved in ["resourceType", "id"] {
-                if let Some((k, _)) = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some(reserved))) {
+                if let Some((k, _)) = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_text() == Some(reserved)))
+                {
                     diags.error(path, k.pos, format!("`{reserved}` is set by the engine; remove it from the template"));
                 }
             }
@@ -279,7 +298,14 @@ fn compile_id(path: &Path, doc: &Node, scope: &mut Scope, diags: &mut Diagnostic
     let pieces = template::parse_pieces(text, pos, &env, &mut scope.columns, diags)?;
     let columns: Vec<_> = pieces.iter().filter(|p| matches!(p, Piece::Column(_))).collect();
     let [Piece::Column(column)] = columns.as_slice() else {
-        diags.error(path, pos, format!("`id` must hold exactly one `{{column}}` (with an optional literal prefix and suffix), found \"{}\"", shorten(text)));
+        diags.error(
+            path,
+            pos,
+            format!(
+                "`id` must hold exactly one `{{column}}` (with an optional literal prefix and suffix), found \"{}\"",
+                shorten(text)
+            ),
+        );
         return None;
     };
     if !column.filters.is_empty() {
@@ -316,7 +342,11 @@ fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mu
         return id.map(|id| vec![OrderBy { column: id.column.clone(), descending: false }]).unwrap_or_default();
     };
     let Some(text) = node.as_text() else {
-        diags.error(path, node.pos, "`order_by` is a comma-separated list of columns, each optionally followed by ASC or DESC");
+        diags.error(
+            path,
+            node.pos,
+            "`order_by` is a comma-separated list of columns, each optionally followed by ASC or DESC",
+        );
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -327,7 +357,11 @@ fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mu
             None | Some("ASC") => false,
             Some("DESC") => true,
             Some(other) => {
-                diags.error(path, node.pos, format!("`order_by`: expected ASC or DESC after `{column}`, found `{other}`"));
+                diags.error(
+                    path,
+                    node.pos,
+                    format!("`order_by`: expected ASC or DESC after `{column}`, found `{other}`"),
+                );
                 false
             }
         };
@@ -346,7 +380,12 @@ fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mu
     out
 }
 
-fn compile_children(path: &Path, node: &Node, diags: &mut Diagnostics, parent: &mut super::ScopeColumns) -> Vec<ChildQuery> {
+fn compile_children(
+    path: &Path,
+    node: &Node,
+    diags: &mut Diagnostics,
+    parent: &mut super::ScopeColumns,
+) -> Vec<ChildQuery> {
     let Some(entries) = node.as_map() else {
         diags.error(path, node.pos, "`children:` maps child names to {query, key, parent_key}");
         return Vec::new();
@@ -375,7 +414,12 @@ fn compile_children(path: &Path, node: &Node, diags: &mut Diagnostics, parent: &
     out
 }
 
-fn compile_search(path: &Path, node: &Node, service: &Service, diags: &mut Diagnostics) -> BTreeMap<String, SearchParamDef> {
+fn compile_search(
+    path: &Path,
+    node: &Node,
+    service: &Service,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, SearchParamDef> {
     let mut out = BTreeMap::new();
     let Some(entries) = node.as_map() else {
         diags.error(path, node.pos, "`search:` maps parameter names to definitions");
@@ -434,7 +478,11 @@ fn compile_token(path: &Path, def: &Node, service: &Service, diags: &mut Diagnos
         let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
             if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
         if system.is_none() && !table_gives_codings {
-            diags.error(path, item.pos, "each match needs a `system` (unless its code table yields Codings with a system)");
+            diags.error(
+                path,
+                item.pos,
+                "each match needs a `system` (unless its code table yields Codings with a system)",
+            );
             continue;
         }
         out.push(TokenMatch { system, code });
@@ -467,12 +515,20 @@ fn compile_source(path: &Path, node: &Node, service: &Service, diags: &mut Diagn
                 Some(&i) => Some(i),
                 None => {
                     let known: Vec<&str> = service.table_index.keys().map(String::as_str).collect();
-                    diags.error(path, node.pos, format!("code table `{t}` is not defined in service.yaml (defined: {})", list_or_none(&known)));
+                    diags.error(
+                        path,
+                        node.pos,
+                        format!("code table `{t}` is not defined in service.yaml (defined: {})", list_or_none(&known)),
+                    );
                     return None;
                 }
             },
             None => {
-                diags.error(path, node.pos, format!("only `map: <table>` can be used in a search column, found `{}`", shorten(f)));
+                diags.error(
+                    path,
+                    node.pos,
+                    format!("only `map: <table>` can be used in a search column, found `{}`", shorten(f)),
+                );
                 return None;
             }
         },
@@ -480,7 +536,12 @@ fn compile_source(path: &Path, node: &Node, service: &Service, diags: &mut Diagn
     Some(Source::Column { name: name.to_owned(), table })
 }
 
-fn compile_includes(path: &Path, node: &Node, resource_type: Option<&str>, diags: &mut Diagnostics) -> BTreeMap<String, Vec<String>> {
+fn compile_includes(
+    path: &Path,
+    node: &Node,
+    resource_type: Option<&str>,
+    diags: &mut Diagnostics,
+) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     let Some(entries) = node.as_map() else {
         diags.error(path, node.pos, "`include:` maps `Type:param` names to the element paths they follow");
@@ -498,8 +559,14 @@ fn compile_includes(path: &Path, node: &Node, resource_type: Option<&str>, diags
             (_, Some(p)) => vec![p.to_owned()],
             _ => paths.as_seq().unwrap_or_default().iter().filter_map(|p| p.as_text().map(str::to_owned)).collect(),
         };
-        if list.is_empty() || list.iter().any(|p| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))) {
-            diags.error(path, paths.pos, "an include follows element paths like `generalPractitioner` or `medicationReference`");
+        if list.is_empty()
+            || list.iter().any(|p| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())))
+        {
+            diags.error(
+                path,
+                paths.pos,
+                "an include follows element paths like `generalPractitioner` or `medicationReference`",
+            );
             continue;
         }
         out.insert(name_text.to_owned(), list);
@@ -515,11 +582,19 @@ fn check_params(path: &Path, pos: Pos, sql: &SqlText, required: &str, diags: &mu
         if p == required {
             seen = true;
         } else {
-            diags.error(path, pos, format!("unknown parameter `:{p}` in the query; only `:{required}` is available here"));
+            diags.error(
+                path,
+                pos,
+                format!("unknown parameter `:{p}` in the query; only `:{required}` is available here"),
+            );
         }
     }
     if !seen {
-        diags.error(path, pos, format!("the query must use `:{required}`, so that it only ever reads the authenticated patient's rows"));
+        diags.error(
+            path,
+            pos,
+            format!("the query must use `:{required}`, so that it only ever reads the authenticated patient's rows"),
+        );
     }
 }
 
@@ -527,7 +602,11 @@ fn check_keys(path: &Path, node: &Node, allowed: &[&str], diags: &mut Diagnostic
     for (key, _) in node.as_map().unwrap_or_default() {
         let k = key.as_text().unwrap_or_default();
         if !allowed.contains(&k) {
-            diags.error(path, key.pos, format!("unknown key `{}` (expected one of: {})", shorten(k), allowed.join(", ")));
+            diags.error(
+                path,
+                key.pos,
+                format!("unknown key `{}` (expected one of: {})", shorten(k), allowed.join(", ")),
+            );
         }
     }
 }
@@ -562,7 +641,9 @@ fn required_column(path: &Path, node: &Node, key: &str, diags: &mut Diagnostics)
 fn check_id_prefixes(mappings: &[CompiledMapping], diags: &mut Diagnostics) {
     for (i, a) in mappings.iter().enumerate() {
         for b in &mappings[i + 1..] {
-            if a.resource_type == b.resource_type && (a.id.prefix.starts_with(&b.id.prefix) || b.id.prefix.starts_with(&a.id.prefix)) {
+            if a.resource_type == b.resource_type
+                && (a.id.prefix.starts_with(&b.id.prefix) || b.id.prefix.starts_with(&a.id.prefix))
+            {
                 diags.error(
                     &b.file,
                     START,

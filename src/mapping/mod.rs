@@ -75,7 +75,7 @@ impl CodeTable {
                         && system.is_none_or(|s| o.get("system").and_then(Json::as_str) == Some(s))
                 }
                 Json::String(s) => s == code,
-                other => other.to_string() == code,
+                other => code.parse::<Json>().is_ok_and(|c| c == **other),
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -127,7 +127,9 @@ impl IdTemplate {
             return None;
         }
         match self.bind_as {
-            IdType::Integer => inner.parse::<i64>().ok().filter(|i| i.to_string() == inner).map(dva_source_api::Value::Int),
+            IdType::Integer => {
+                inner.parse::<i64>().ok().filter(|i| i.to_string() == inner).map(dva_source_api::Value::Int)
+            }
             IdType::Text => Some(dva_source_api::Value::Text(inner.to_owned())),
         }
     }

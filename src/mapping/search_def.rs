@@ -30,7 +30,10 @@ pub struct TokenMatch {
 pub enum Source {
     Literal(String),
     /// A column, optionally translated through a code table (index into the set's tables).
-    Column { name: String, table: Option<usize> },
+    Column {
+        name: String,
+        table: Option<usize>,
+    },
 }
 
 /// How the legacy database stores a date column.

@@ -46,7 +46,10 @@ pub enum Template {
     Value(ColumnRef),
     /// Text mixing literals and columns; absent when any column is null.
     Text(Vec<Piece>),
-    Object { entries: Vec<(String, Template)>, condition: Option<ColumnRef> },
+    Object {
+        entries: Vec<(String, Template)>,
+        condition: Option<ColumnRef>,
+    },
     Array(Vec<ArrayItem>),
 }
 
@@ -54,7 +57,10 @@ pub enum Template {
 pub enum ArrayItem {
     One(Template),
     /// One item per row of a child query; `child` indexes the scope's children.
-    Each { child: usize, item: Template },
+    Each {
+        child: usize,
+        item: Template,
+    },
 }
 
 /// Column names referenced in one scope (the main query, or one child query).
@@ -123,7 +129,11 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
                                 pos: value.pos,
                             });
                         }
-                        _ => diags.error(env.file, value.pos, format!("`$if` takes a column name, found {}", value.describe())),
+                        _ => diags.error(
+                            env.file,
+                            value.pos,
+                            format!("`$if` takes a column name, found {}", value.describe()),
+                        ),
                     }
                     continue;
                 }
@@ -157,7 +167,9 @@ fn is_element_name(name: &str) -> bool {
 /// Folds subtrees without column references into constants.
 fn simplify(t: Template) -> Template {
     match t {
-        Template::Object { entries, condition: None } if entries.iter().all(|(_, v)| matches!(v, Template::Constant(_))) => {
+        Template::Object { entries, condition: None }
+            if entries.iter().all(|(_, v)| matches!(v, Template::Constant(_))) =>
+        {
             let map = entries
                 .into_iter()
                 .filter_map(|(k, v)| match v {
@@ -214,7 +226,13 @@ fn literal(p: &Piece) -> &str {
 }
 
 /// Splits `text` into literals and `{column | filter: arg}` references.
-pub fn parse_pieces(text: &str, pos: Pos, env: &TemplateEnv<'_>, scope: &mut ScopeColumns, diags: &mut Diagnostics) -> Option<Vec<Piece>> {
+pub fn parse_pieces(
+    text: &str,
+    pos: Pos,
+    env: &TemplateEnv<'_>,
+    scope: &mut ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut rest = text;
@@ -228,7 +246,11 @@ pub fn parse_pieces(text: &str, pos: Pos, env: &TemplateEnv<'_>, scope: &mut Sco
             continue;
         }
         if tail.starts_with('}') {
-            diags.error(env.file, pos, format!("unmatched `}}` in \"{}\" (write `}}}}` for a literal brace)", shorten(text)));
+            diags.error(
+                env.file,
+                pos,
+                format!("unmatched `}}` in \"{}\" (write `}}}}` for a literal brace)", shorten(text)),
+            );
             return None;
         }
         let Some(end) = tail.find('}') else {
@@ -251,7 +273,13 @@ pub fn parse_pieces(text: &str, pos: Pos, env: &TemplateEnv<'_>, scope: &mut Sco
     ok.then_some(pieces)
 }
 
-fn parse_reference(inner: &str, pos: Pos, env: &TemplateEnv<'_>, scope: &mut ScopeColumns, diags: &mut Diagnostics) -> Option<ColumnRef> {
+fn parse_reference(
+    inner: &str,
+    pos: Pos,
+    env: &TemplateEnv<'_>,
+    scope: &mut ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<ColumnRef> {
     let mut parts = inner.split('|').map(str::trim);
     let column = parts.next().unwrap_or_default();
     if !super::sql::is_identifier(column) || column.contains('.') {
@@ -269,7 +297,14 @@ fn parse_reference(inner: &str, pos: Pos, env: &TemplateEnv<'_>, scope: &mut Sco
                 Some(&i) => Filter::Map(i),
                 None => {
                     let known: Vec<&str> = env.code_tables.keys().map(String::as_str).collect();
-                    diags.error(env.file, pos, format!("code table `{table}` is not defined in service.yaml (defined: {})", list_or_none(&known)));
+                    diags.error(
+                        env.file,
+                        pos,
+                        format!(
+                            "code table `{table}` is not defined in service.yaml (defined: {})",
+                            list_or_none(&known)
+                        ),
+                    );
                     return None;
                 }
             },

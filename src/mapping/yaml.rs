@@ -27,7 +27,10 @@ impl From<Marker> for Pos {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// A scalar and whether it was quoted: quoted scalars are always strings.
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in file order; keys are scalars.
     Map(Vec<(Node, Node)>),
@@ -203,15 +206,20 @@ impl MarkedEventReceiver for TreeBuilder {
             Event::SequenceStart(..) => self.stack.push((Node { kind: NodeKind::Seq(Vec::new()), pos }, None)),
             Event::MappingStart(..) => self.stack.push((Node { kind: NodeKind::Map(Vec::new()), pos }, None)),
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _)) = self.stack.pop() {
+                if let Some((mut node, _)) = self.stack.pop() {
+                    // A block mapping's start event points past its first key; the key is
+                    // where a reader looks.
+                    if let NodeKind::Map(entries) = &node.kind {
+                        if let Some((first, _)) = entries.first() {
+                            node.pos = first.pos;
+                        }
+                    }
                     self.push_value(node);
                 }
             }
-            Event::Alias(_) => {
-                if self.error.is_none() {
-                    self.error = Some("YAML aliases (*name) are not supported in mapping files".into());
-                    self.error_pos = pos;
-                }
+            Event::Alias(_) if self.error.is_none() => {
+                self.error = Some("YAML aliases (*name) are not supported in mapping files".into());
+                self.error_pos = pos;
             }
             _ => {}
         }

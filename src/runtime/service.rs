@@ -48,7 +48,12 @@ pub struct SearchPage {
 }
 
 impl DataService {
-    pub fn new(settings: &ServiceSettings, mappings: MappingSet, source: Arc<dyn RowSource>, global: &Settings) -> Self {
+    pub fn new(
+        settings: &ServiceSettings,
+        mappings: MappingSet,
+        source: Arc<dyn RowSource>,
+        global: &Settings,
+    ) -> Self {
         let mut types: BTreeMap<String, TypeSearch> = BTreeMap::new();
         for m in &mappings.mappings {
             let t = types
@@ -95,7 +100,16 @@ impl DataService {
     }
 
     /// One page of matches for `resource_type`, with children and includes.
-    pub fn search(&self, patient: &Value, resource_type: &str, request: &SearchRequest) -> Result<SearchPage, ServiceError> {
+    pub fn search(
+        &self,
+        patient: &Value,
+        resource_type: &str,
+        request: &SearchRequest,
+    ) -> Result<SearchPage, ServiceError> {
+        if request.count == 0 {
+            // `_count=0` asks for no entries; the total is not counted.
+            return Ok(SearchPage { entries: Vec::new(), next: None, total: None, problems: Vec::new() });
+        }
         let mappings: Vec<&CompiledMapping> = self.mappings.for_type(resource_type).collect();
         let dialect = self.source.dialect();
         let tables = &self.mappings.code_tables;
@@ -115,7 +129,9 @@ impl DataService {
                 }
                 continue;
             }
-            let Some(statement) = search::page_statement(mapping, dialect, patient, &request.criteria, tables, remaining + 1, offset) else {
+            let Some(statement) =
+                search::page_statement(mapping, dialect, patient, &request.criteria, tables, remaining + 1, offset)
+            else {
                 continue;
             };
             let mut rows = self.source.query(&statement)?;
@@ -146,7 +162,12 @@ impl DataService {
     }
 
     /// A resource by id, if it is this patient's.
-    pub fn read(&self, patient: &Value, resource_type: &str, id: &str) -> Result<(Option<Resource>, Vec<Problem>), ServiceError> {
+    pub fn read(
+        &self,
+        patient: &Value,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(Option<Resource>, Vec<Problem>), ServiceError> {
         for mapping in self.mappings.for_type(resource_type) {
             let Some(column_value) = mapping.id.column_value(id) else { continue };
             let statement = search::read_statement(mapping, self.source.dialect(), patient, column_value);
@@ -162,7 +183,12 @@ impl DataService {
     }
 
     /// Rows of one mapping -> resources, fetching child rows (one statement per child query).
-    fn build(&self, mapping: &CompiledMapping, patient: &Value, rows: RowSet) -> Result<(Vec<Resource>, Vec<Problem>), ServiceError> {
+    fn build(
+        &self,
+        mapping: &CompiledMapping,
+        patient: &Value,
+        rows: RowSet,
+    ) -> Result<(Vec<Resource>, Vec<Problem>), ServiceError> {
         let children = self.fetch_children(&mapping.scope, &rows, patient)?;
         let data = ScopeRows { rows, children };
         Ok(engine::build_resources(mapping, &data, &self.eval_context()))
@@ -174,7 +200,12 @@ impl DataService {
             let keys: Vec<Value> = match rows.column_index(&child.parent_key) {
                 Some(k) => {
                     let mut seen = HashSet::new();
-                    rows.rows.iter().map(|r| &r[k]).filter(|v| !v.is_null() && seen.insert(v.to_text())).cloned().collect()
+                    rows.rows
+                        .iter()
+                        .map(|r| &r[k])
+                        .filter(|v| !v.is_null() && seen.insert(v.to_text()))
+                        .cloned()
+                        .collect()
                 }
                 None => Vec::new(),
             };
@@ -189,11 +220,22 @@ impl DataService {
     }
 
     /// Resources referenced by the matches through the requested includes, each once.
-    fn includes(&self, patient: &Value, matches: &[BundleEntry], includes: &[String], problems: &mut Vec<Problem>) -> Result<Vec<Resource>, ServiceError> {
-        let mut have: HashSet<(String, String)> = matches.iter().map(|e| (e.resource.resource_type.clone(), e.resource.id.clone())).collect();
+    fn includes(
+        &self,
+        patient: &Value,
+        matches: &[BundleEntry],
+        includes: &[String],
+        problems: &mut Vec<Problem>,
+    ) -> Result<Vec<Resource>, ServiceError> {
+        let mut have: HashSet<(String, String)> =
+            matches.iter().map(|e| (e.resource.resource_type.clone(), e.resource.id.clone())).collect();
         let mut targets: Vec<(String, String)> = Vec::new();
         for entry in matches {
-            let Some(mapping) = self.mappings.for_type(&entry.resource.resource_type).find(|m| m.id.column_value(&entry.resource.id).is_some()) else {
+            let Some(mapping) = self
+                .mappings
+                .for_type(&entry.resource.resource_type)
+                .find(|m| m.id.column_value(&entry.resource.id).is_some())
+            else {
                 continue;
             };
             for include in includes {
@@ -224,7 +266,13 @@ impl DataService {
             .iter()
             .map(|(t, search)| ServedResource {
                 resource_type: t,
-                profiles: self.mappings.for_type(t).map(|m| m.profile.as_str()).collect::<BTreeSet<_>>().into_iter().collect(),
+                profiles: self
+                    .mappings
+                    .for_type(t)
+                    .map(|m| m.profile.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect(),
                 search_params: search.params.iter().map(|(n, d)| (n.as_str(), d.type_name())).collect(),
                 includes: search.includes.iter().map(String::as_str).collect(),
             })
@@ -253,7 +301,12 @@ fn references_at(json: &Json, path: &str) -> Vec<String> {
             })
             .collect();
     }
-    nodes.into_iter().filter_map(|n| n.get("reference").and_then(Json::as_str)).filter(|r| !r.contains("://")).map(str::to_owned).collect()
+    nodes
+        .into_iter()
+        .filter_map(|n| n.get("reference").and_then(Json::as_str))
+        .filter(|r| !r.contains("://"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The parameters of a type, by name, for parsing a search.

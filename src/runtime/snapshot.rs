@@ -51,7 +51,8 @@ impl Snapshot {
 
         let mut sources: HashMap<&str, Arc<dyn RowSource>> = HashMap::new();
         for s in &settings.sources {
-            let limits = SourceLimits { pool_size: s.pool_size, statement_timeout: s.statement_timeout, max_rows: s.max_rows };
+            let limits =
+                SourceLimits { pool_size: s.pool_size, statement_timeout: s.statement_timeout, max_rows: s.max_rows };
             match &s.kind {
                 SourceKind::Sqlite { path } => match SqliteSource::open(path, limits) {
                     Ok(source) => {

@@ -24,12 +24,13 @@ impl TokenValue {
     pub fn parse(raw: &str) -> Result<TokenValue, String> {
         let token = match raw.split_once('|') {
             None => TokenValue { system: None, code: Some(raw.to_owned()) },
-            Some((system, code)) => TokenValue {
-                system: Some(system.to_owned()),
-                code: (!code.is_empty()).then(|| code.to_owned()),
-            },
+            Some((system, code)) => {
+                TokenValue { system: Some(system.to_owned()), code: (!code.is_empty()).then(|| code.to_owned()) }
+            }
         };
-        if token.code.as_deref().is_some_and(|c| c.contains('|')) || token.code.is_none() && token.system.as_deref() == Some("") {
+        if token.code.as_deref().is_some_and(|c| c.contains('|'))
+            || token.code.is_none() && token.system.as_deref() == Some("")
+        {
             return Err(format!("`{raw}` is not a token (expected system|code, system|, |code or code)"));
         }
         Ok(token)
@@ -80,7 +81,9 @@ impl DateValue {
 
 fn parse_range(s: &str, tz: Tz) -> Option<(NaiveDateTime, NaiveDateTime)> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit())).and_then(|t| t.parse::<u32>().ok());
+    let digits = |r: std::ops::Range<usize>| {
+        s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit())).and_then(|t| t.parse::<u32>().ok())
+    };
     let year = digits(0..4)? as i32;
     if b.len() == 4 {
         let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
@@ -92,7 +95,11 @@ fn parse_range(s: &str, tz: Tz) -> Option<(NaiveDateTime, NaiveDateTime)> {
     let month = digits(5..7)?;
     if b.len() == 7 {
         let start = NaiveDate::from_ymd_opt(year, month, 1)?;
-        let next = if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, month + 1, 1)? };
+        let next = if month == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+        } else {
+            NaiveDate::from_ymd_opt(year, month + 1, 1)?
+        };
         return Some((time::start_of_day(start), time::start_of_day(next)));
     }
     if b.get(7) != Some(&b'-') {
@@ -110,18 +117,29 @@ fn parse_range(s: &str, tz: Tz) -> Option<(NaiveDateTime, NaiveDateTime)> {
     let zone_at = time_part.find(['Z', '+', '-']).unwrap_or(time_part.len());
     let (clock, zone) = time_part.split_at(zone_at);
     let (naive, unit) = match clock.len() {
-        5 => (NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M").ok()?, Duration::minutes(1)),
-        8 => (NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M:%S").ok()?, Duration::seconds(1)),
-        n if n > 9 && clock.as_bytes()[8] == b'.' => {
-            (NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M:%S%.f").ok()?, Duration::milliseconds(1))
-        }
+        5 => (
+            NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M").ok()?,
+            Duration::minutes(1),
+        ),
+        8 => (
+            NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M:%S").ok()?,
+            Duration::seconds(1),
+        ),
+        n if n > 9 && clock.as_bytes()[8] == b'.' => (
+            NaiveDateTime::parse_from_str(&format!("{} {clock}", day.format("%Y-%m-%d")), "%Y-%m-%d %H:%M:%S%.f")
+                .ok()?,
+            Duration::milliseconds(1),
+        ),
         _ => return None,
     };
     let local = match zone {
         "" => naive,
         "Z" => naive.and_utc().with_timezone(&tz).naive_local(),
         z => {
-            let offset = chrono::DateTime::parse_from_str(&format!("2000-01-01T00:00:00{z}"), "%Y-%m-%dT%H:%M:%S%:z").ok()?.offset().to_owned();
+            let offset = chrono::DateTime::parse_from_str(&format!("2000-01-01T00:00:00{z}"), "%Y-%m-%dT%H:%M:%S%:z")
+                .ok()?
+                .offset()
+                .to_owned();
             let utc = naive - Duration::seconds(i64::from(offset.local_minus_utc()));
             utc.and_utc().with_timezone(&tz).naive_local()
         }
@@ -163,8 +181,14 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(TokenValue::parse("http://loinc.org|8480-6"), Ok(TokenValue { system: Some("http://loinc.org".into()), code: Some("8480-6".into()) }));
-        assert_eq!(TokenValue::parse("http://loinc.org|"), Ok(TokenValue { system: Some("http://loinc.org".into()), code: None }));
+        assert_eq!(
+            TokenValue::parse("http://loinc.org|8480-6"),
+            Ok(TokenValue { system: Some("http://loinc.org".into()), code: Some("8480-6".into()) })
+        );
+        assert_eq!(
+            TokenValue::parse("http://loinc.org|"),
+            Ok(TokenValue { system: Some("http://loinc.org".into()), code: None })
+        );
         assert_eq!(TokenValue::parse("|x"), Ok(TokenValue { system: Some(String::new()), code: Some("x".into()) }));
         assert!(TokenValue::parse("a|b|c").is_err());
         assert!(TokenValue::parse("|").is_err());

@@ -71,7 +71,13 @@ pub fn pairs(query: &str) -> Result<Vec<(String, String)>, SearchError> {
 }
 
 pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest, SearchError> {
-    let mut request = SearchRequest { criteria: Vec::new(), count: spec.default_count, cursor: Cursor::default(), includes: Vec::new(), echo: Vec::new() };
+    let mut request = SearchRequest {
+        criteria: Vec::new(),
+        count: spec.default_count,
+        cursor: Cursor::default(),
+        includes: Vec::new(),
+        echo: Vec::new(),
+    };
     for (name, value) in pairs(query)? {
         if name != "_cursor" {
             request.echo.push((name.clone(), value.clone()));
@@ -84,7 +90,8 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                     .min(spec.max_count);
             }
             "_cursor" => {
-                request.cursor = Cursor::parse(&value).ok_or_else(|| SearchError("_cursor is not a cursor this server issued".into()))?;
+                request.cursor = Cursor::parse(&value)
+                    .ok_or_else(|| SearchError("_cursor is not a cursor this server issued".into()))?;
             }
             // Content negotiation reads it; nothing to filter.
             "_format" => {}
@@ -115,7 +122,11 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                 }
                 let criterion = match def {
                     SearchParamDef::Token { .. } => Criterion::Token(
-                        value.split(',').map(TokenValue::parse).collect::<Result<_, _>>().map_err(|e| SearchError(shorten(&e)))?,
+                        value
+                            .split(',')
+                            .map(TokenValue::parse)
+                            .collect::<Result<_, _>>()
+                            .map_err(|e| SearchError(shorten(&e)))?,
                     ),
                     SearchParamDef::Date { .. } => Criterion::Date(
                         value

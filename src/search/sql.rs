@@ -97,8 +97,11 @@ impl Builder {
     }
 
     fn order_by(&mut self, mapping: &CompiledMapping) {
-        let items: Vec<String> =
-            mapping.order_by.iter().map(|o| format!("q.{}{}", o.column, if o.descending { " DESC" } else { "" })).collect();
+        let items: Vec<String> = mapping
+            .order_by
+            .iter()
+            .map(|o| format!("q.{}{}", o.column, if o.descending { " DESC" } else { "" }))
+            .collect();
         if !items.is_empty() {
             self.sql.push_str(" ORDER BY ");
             self.sql.push_str(&items.join(", "));
@@ -169,7 +172,13 @@ pub fn read_statement(mapping: &CompiledMapping, dialect: Dialect, patient: &Val
 }
 
 /// Statements for a child query: its rows for the given parent keys, in batches.
-pub fn child_statements(query: &SqlText, key: &str, dialect: Dialect, patient: &Value, parent_keys: &[Value]) -> Vec<Statement> {
+pub fn child_statements(
+    query: &SqlText,
+    key: &str,
+    dialect: Dialect,
+    patient: &Value,
+    parent_keys: &[Value],
+) -> Vec<Statement> {
     parent_keys
         .chunks(CHILD_BATCH)
         .map(|keys| {
@@ -185,9 +194,9 @@ pub fn child_statements(query: &SqlText, key: &str, dialect: Dialect, patient: &
 
 fn criterion_pred(def: &SearchParamDef, criterion: &Criterion, tables: &[CodeTable]) -> Pred {
     match (def, criterion) {
-        (SearchParamDef::Token { matches }, Criterion::Token(values)) => {
-            Pred::or(values.iter().map(|v| Pred::or(matches.iter().map(|m| token_pred(m, v, tables)).collect())).collect())
-        }
+        (SearchParamDef::Token { matches }, Criterion::Token(values)) => Pred::or(
+            values.iter().map(|v| Pred::or(matches.iter().map(|m| token_pred(m, v, tables)).collect())).collect(),
+        ),
         (SearchParamDef::Date { column, stored_as }, Criterion::Date(values)) => {
             Pred::or(values.iter().map(|v| date_pred(column, *stored_as, v)).collect())
         }
@@ -204,7 +213,9 @@ fn token_pred(m: &TokenMatch, v: &TokenValue, tables: &[CodeTable]) -> Pred {
             (_, None) => Pred::True,
             (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
             (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
-            (Some(Source::Column { name, .. }), Some(s)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())]),
+            (Some(Source::Column { name, .. }), Some(s)) => {
+                Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())])
+            }
             // The table's Codings carry the system; matched below.
             (None, Some(_)) => Pred::True,
         };
@@ -223,7 +234,9 @@ fn token_pred(m: &TokenMatch, v: &TokenValue, tables: &[CodeTable]) -> Pred {
         (_, None) => Pred::True,
         (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
         (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
-        (Some(Source::Column { name, .. }), Some(s)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())]),
+        (Some(Source::Column { name, .. }), Some(s)) => {
+            Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())])
+        }
         (None, Some(_)) => Pred::False,
     };
     let code_ok = match (&m.code, &v.code) {

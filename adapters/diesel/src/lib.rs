@@ -24,10 +24,6 @@ pub struct SourceLimits {
 
 impl Default for SourceLimits {
     fn default() -> Self {
-        Self {
-            pool_size: 4,
-            statement_timeout: std::time::Duration::from_secs(10),
-            max_rows: 10_000,
-        }
+        Self { pool_size: 4, statement_timeout: std::time::Duration::from_secs(10), max_rows: 10_000 }
     }
 }

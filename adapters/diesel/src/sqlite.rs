@@ -27,10 +27,7 @@ impl SqliteSource {
     /// created an empty EHR database would serve empty records.
     pub fn open(path: &Path, limits: SourceLimits) -> Result<Self, SourceError> {
         if !path.is_file() {
-            return Err(SourceError::Unavailable(format!(
-                "SQLite database {} does not exist",
-                path.display()
-            )));
+            return Err(SourceError::Unavailable(format!("SQLite database {} does not exist", path.display())));
         }
         let url = format!("file:{}?mode=ro", path.display());
         let pool = Pool::builder()
@@ -51,11 +48,8 @@ struct ReadOnly {
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnly {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA query_only = ON; PRAGMA busy_timeout = {};",
-            self.busy_timeout.as_millis()
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&format!("PRAGMA query_only = ON; PRAGMA busy_timeout = {};", self.busy_timeout.as_millis()))
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -78,9 +72,7 @@ impl RowSource for SqliteSource {
 /// Runs a statement and decodes its rows, refusing more than `max_rows`.
 fn load(conn: &mut SqliteConnection, statement: &Statement, max_rows: usize) -> Result<RowSet, SourceError> {
     let query = bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds);
-    let iter = query
-        .load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn)
-        .map_err(statement_error)?;
+    let iter = query.load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn).map_err(statement_error)?;
     let mut set = RowSet::default();
     for row in iter {
         let row = row.map_err(statement_error)?;
@@ -161,12 +153,11 @@ pub struct SqliteWriter {
 impl SqliteWriter {
     /// Opens or creates the database file.
     pub fn create(path: &Path) -> Result<Self, SourceError> {
-        let url = path.to_str().ok_or_else(|| {
-            SourceError::Unavailable(format!("database path {} is not UTF-8", path.display()))
-        })?;
+        let url = path
+            .to_str()
+            .ok_or_else(|| SourceError::Unavailable(format!("database path {} is not UTF-8", path.display())))?;
         let mut conn = SqliteConnection::establish(url).map_err(|e| SourceError::Unavailable(e.to_string()))?;
-        conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .map_err(statement_error)?;
+        conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").map_err(statement_error)?;
         Ok(Self { conn })
     }
 
@@ -196,9 +187,7 @@ impl SqliteWriter {
                 vec![one_row.as_str(); chunk.len()].join(", ")
             );
             let binds: Vec<Value> = chunk.iter().flatten().cloned().collect();
-            bind_all(diesel::sql_query(sql).into_boxed(), &binds)
-                .execute(&mut self.conn)
-                .map_err(statement_error)?;
+            bind_all(diesel::sql_query(sql).into_boxed(), &binds).execute(&mut self.conn).map_err(statement_error)?;
         }
         Ok(())
     }
@@ -248,7 +237,10 @@ mod tests {
         let (_dir, path) = demo_db();
         let source = SqliteSource::open(&path, SourceLimits::default()).expect("open");
         let rows = source
-            .query(&Statement { sql: "SELECT id, naam, waarde, datum FROM t WHERE id >= ? ORDER BY id".into(), binds: vec![Value::Int(1)] })
+            .query(&Statement {
+                sql: "SELECT id, naam, waarde, datum FROM t WHERE id >= ? ORDER BY id".into(),
+                binds: vec![Value::Int(1)],
+            })
             .expect("query");
         assert_eq!(&*rows.columns, ["id", "naam", "waarde", "datum"]);
         assert_eq!(rows.rows[0][0], Value::Int(1));

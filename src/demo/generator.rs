@@ -1,0 +1,809 @@
+//! A deterministic generator of demo-his data: the same options give the same database.
+
+use super::schema;
+use chrono::{Duration, NaiveDate};
+use dva_source_api::{Dialect, SourceError, Value};
+use dva_source_diesel::SqliteWriter;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorOptions {
+    /// 10 to 100,000.
+    pub patients: u32,
+    pub seed: u64,
+    /// "Today" for the data: contacts lie before it, current prescriptions run past it.
+    pub anchor: NaiveDate,
+}
+
+pub const MIN_PATIENTS: u32 = 10;
+pub const MAX_PATIENTS: u32 = 100_000;
+
+/// Rows written per table.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub rows: Vec<(&'static str, usize)>,
+}
+
+/// A demo access token and the BSN it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoToken {
+    pub token: String,
+    pub bsn: String,
+}
+
+/// splitmix64: tiny, fast and good enough for synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `lo..=hi`.
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.next() as usize % items.len()]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const FAMILY: &[(&str, &str)] = &[
+    ("", "Jansen"),
+    ("de", "Vries"),
+    ("van den", "Berg"),
+    ("", "Bakker"),
+    ("van", "Dijk"),
+    ("", "Visser"),
+    ("", "Smit"),
+    ("", "Meijer"),
+    ("de", "Boer"),
+    ("", "Mulder"),
+    ("de", "Groot"),
+    ("", "Bos"),
+    ("", "Vos"),
+    ("", "Peters"),
+    ("", "Hendriks"),
+    ("van", "Leeuwen"),
+    ("", "Dekker"),
+    ("", "Brouwer"),
+    ("de", "Wit"),
+    ("", "Dijkstra"),
+    ("", "Smits"),
+    ("de", "Graaf"),
+];
+const GIVEN_F: &[&str] =
+    &["Anna", "Emma", "Sophie", "Maria", "Johanna", "Fenna", "Lotte", "Sanne", "Noor", "Wilhelmina", "Fatima", "Aylin"];
+const GIVEN_M: &[&str] =
+    &["Jan", "Pieter", "Hendrik", "Daan", "Sem", "Lucas", "Mohamed", "Cornelis", "Willem", "Bram", "Thijs", "Yusuf"];
+const STREETS: &[&str] = &[
+    "Dorpsstraat",
+    "Kerkstraat",
+    "Molenweg",
+    "Schoolstraat",
+    "Stationsweg",
+    "Lindenlaan",
+    "Beukenlaan",
+    "Julianastraat",
+];
+const CITIES: &[&str] = &["Utrecht", "Amersfoort", "Zeist", "Houten", "Nieuwegein", "Bunnik", "De Bilt", "Maarssen"];
+
+/// ICPC code, episode title, SOEP texts (S, O, E, P).
+const COMPLAINTS: &[(&str, &str, [&str; 4])] = &[
+    (
+        "K86",
+        "Hypertensie zonder orgaanbeschadiging",
+        [
+            "Controle bloeddruk, geen klachten",
+            "RR 150/95, pols regulair",
+            "Hypertensie, nog niet goed ingesteld",
+            "Dosis verhogen, controle over 4 weken",
+        ],
+    ),
+    (
+        "T90",
+        "Diabetes mellitus type 2",
+        [
+            "Kwartaalcontrole DM, voelt zich goed",
+            "Voeten geen bijzonderheden",
+            "DM2, redelijk gereguleerd",
+            "Lab aanvragen, leefstijladvies",
+        ],
+    ),
+    (
+        "R96",
+        "Astma",
+        [
+            "Meer benauwd bij inspanning",
+            "Lichte expiratoire wheeze",
+            "Astma, matig onder controle",
+            "Inhalatietechniek besproken",
+        ],
+    ),
+    (
+        "L03",
+        "Lage rugpijn zonder uitstraling",
+        [
+            "Sinds 3 dagen pijn onderrug na tillen",
+            "Paravertebrale spierspanning, geen uitval",
+            "Aspecifieke lage rugpijn",
+            "Blijven bewegen, pijnstilling zo nodig",
+        ],
+    ),
+    (
+        "D02",
+        "Maagpijn",
+        [
+            "Branderig gevoel bovenbuik na eten",
+            "Drukpijn epigastrio",
+            "Functionele maagklachten",
+            "Proefbehandeling maagzuurremmer",
+        ],
+    ),
+    (
+        "K78",
+        "Boezemfibrilleren/-fladderen",
+        ["Vannacht hartkloppingen", "Pols irregulair, 110/min", "Boezemfibrilleren", "ECG en verwijzing cardioloog"],
+    ),
+    (
+        "S74",
+        "Dermatomycose",
+        ["Jeukende plek lies", "Schilferende rand, centrale opheldering", "Dermatomycose", "Miconazolcreme 2 dd"],
+    ),
+    (
+        "R74",
+        "Acute infectie bovenste luchtwegen",
+        [
+            "Verkouden, keelpijn, geen koorts",
+            "Keel rood, geen beslag",
+            "Virale bovenste luchtweginfectie",
+            "Uitleg natuurlijk beloop",
+        ],
+    ),
+];
+
+/// NHG table 45 code, description, unit, LOINC, low, high, result generator kind.
+const TESTS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("3208", "glucose nuchter, art/cap (lab)", "mmol/L", "1558-6", "3,5", "5,6"),
+    ("382", "Hb (hemoglobine)", "mmol/L", "718-7", "7,5", "10,0"),
+    ("2431", "kreatinine (bloed)", "umol/L", "14682-9", "60", "110"),
+    ("2856", "HbA1c (IFCC)", "mmol/mol", "59261-8", "20", "42"),
+    ("1780", "cholesterol totaal", "mmol/L", "2093-3", "", "5,0"),
+    ("3213", "kalium (bloed)", "mmol/L", "2823-3", "3,5", "5,0"),
+    ("1744", "systolische bloeddruk", "mm[Hg]", "8480-6", "90", "140"),
+    ("1743", "diastolische bloeddruk", "mm[Hg]", "8462-4", "60", "90"),
+    ("2063", "nitriet (urine, stick)", "", "5802-4", "", ""),
+];
+
+/// HPK code, PRK code, name, form, dosage text, times per day.
+const MEDICINES: &[(i64, i64, &str, &str, &str, i64)] = &[
+    (1561294, 40118, "IBUPROFEN TABLET 400MG", "TABLET", "3 maal daags 1 tablet zo nodig", 3),
+    (2364190, 90001, "PARACETAMOL TABLET 500MG", "TABLET", "4 maal daags 2 tabletten zo nodig", 4),
+    (1898981, 44334, "OMEPRAZOL CAPSULE MSR 20MG", "CAPSULE", "1 maal daags 1 capsule", 1),
+    (1611526, 18376, "METFORMINE TABLET 500MG", "TABLET", "2 maal daags 1 tablet", 2),
+    (2047799, 23027, "SIMVASTATINE TABLET 40MG", "TABLET", "1 maal daags 1 tablet 's avonds", 1),
+    (1398474, 10685, "AMOXICILLINE CAPSULE 500MG", "CAPSULE", "3 maal daags 1 capsule", 3),
+    (2242311, 25208, "SALBUTAMOL AEROSOL 100UG/DO", "AEROSOL", "zo nodig 1-2 inhalaties", 4),
+    (1470728, 20907, "LISINOPRIL TABLET 10MG", "TABLET", "1 maal daags 1 tablet", 1),
+];
+
+/// Category, code system (G = G-Standaard stofnaam, S = SNOMED), code, description.
+const ALLERGENS: &[(&str, &str, i64, &str)] = &[
+    ("M", "G", 4170, "Prednisolon"),
+    ("M", "G", 2208, "Amoxicilline"),
+    ("M", "G", 1627, "Diclofenac"),
+    ("V", "S", 762952008, "Pinda"),
+    ("O", "S", 256277009, "Graspollen"),
+];
+const REACTIONS: &[(&str, &str)] =
+    &[("271807003", "Huiduitslag"), ("39579001", "Anafylaxie"), ("267036007", "Kortademigheid"), ("418290006", "Jeuk")];
+
+/// One token per patient, in patient order.
+pub fn demo_tokens(opts: &GeneratorOptions) -> Vec<DemoToken> {
+    (0..opts.patients).map(|i| DemoToken { token: token(opts.seed, i), bsn: bsn(i) }).collect()
+}
+
+fn token(seed: u64, i: u32) -> String {
+    let mut rng = Rng(seed ^ 0x70C3_u64.wrapping_mul(u64::from(i) + 1));
+    let (a, b) = (rng.next(), rng.next());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// The i-th test BSN: 9 digits starting 999, passing the eleven test, increasing with i.
+pub fn bsn(i: u32) -> String {
+    // Among 11 consecutive 8-digit prefixes at most one has no valid check digit, so 12 per
+    // patient always leaves room.
+    let mut n = 99_910_000 + u64::from(i) * 12;
+    loop {
+        let digits: Vec<u64> = n.to_string().bytes().map(|b| u64::from(b - b'0')).collect();
+        let sum: u64 = digits.iter().enumerate().map(|(k, d)| d * (9 - k as u64)).sum();
+        let check = sum % 11;
+        if check < 10 {
+            return format!("{n}{check}");
+        }
+        n += 1;
+    }
+}
+
+/// Legacy systems differ; this one stores missing text as NULL.
+fn blank_null(s: &str) -> Value {
+    if s.is_empty() {
+        Value::Null
+    } else {
+        s.into()
+    }
+}
+
+fn yes_no(deleted: bool) -> Value {
+    Value::from(if deleted { "J" } else { "N" })
+}
+
+fn opt(v: Option<Value>) -> Value {
+    v.unwrap_or(Value::Null)
+}
+
+/// Rows waiting to be inserted into one table.
+struct Buffer {
+    table: &'static str,
+    columns: &'static [&'static str],
+    rows: Vec<Vec<Value>>,
+    written: usize,
+}
+
+/// A row buffer per table, flushed in batches.
+struct Tables {
+    buffers: Vec<Buffer>,
+}
+
+impl Tables {
+    fn add(&mut self, table: &'static str, row: Vec<Value>) {
+        if let Some(b) = self.buffers.iter_mut().find(|b| b.table == table) {
+            b.rows.push(row);
+        }
+    }
+
+    fn flush(&mut self, writer: &mut SqliteWriter) -> Result<(), SourceError> {
+        for b in &mut self.buffers {
+            writer.insert(b.table, b.columns, &b.rows)?;
+            b.written += b.rows.len();
+            b.rows.clear();
+        }
+        Ok(())
+    }
+}
+
+macro_rules! columns {
+    ($($c:literal),*) => { &[$($c),*] };
+}
+
+/// Creates the schema and fills it. The caller gives a fresh database file.
+pub fn generate(writer: &mut SqliteWriter, opts: &GeneratorOptions) -> anyhow::Result<Summary> {
+    if !(MIN_PATIENTS..=MAX_PATIENTS).contains(&opts.patients) {
+        anyhow::bail!("--patients must be between {MIN_PATIENTS} and {MAX_PATIENTS}, not {}", opts.patients);
+    }
+    writer.execute_batch(&schema::ddl(Dialect::Sqlite))?;
+    let buffer = |table, columns| Buffer { table, columns, rows: Vec::new(), written: 0 };
+    let mut t = Tables {
+        buffers: vec![
+            buffer(
+                "praktijk",
+                columns!(
+                    "praktijk_id",
+                    "naam",
+                    "agb_code",
+                    "ura_nummer",
+                    "telefoon",
+                    "straat",
+                    "huisnummer",
+                    "postcode",
+                    "plaats"
+                ),
+            ),
+            buffer(
+                "medewerker",
+                columns!(
+                    "med_id",
+                    "praktijk_id",
+                    "agb_code",
+                    "voorletters",
+                    "voorvoegsels",
+                    "achternaam",
+                    "functie",
+                    "geslacht",
+                    "verwijderd"
+                ),
+            ),
+            buffer("bepaling", columns!("nhg_code", "omschrijving", "eenheid", "loinc", "ondergrens", "bovengrens")),
+            buffer("middel", columns!("hpk_code", "prk_code", "naam", "vorm")),
+            buffer(
+                "patient",
+                columns!(
+                    "pat_id",
+                    "bsn",
+                    "achternaam",
+                    "voorvoegsels",
+                    "voornamen",
+                    "voorletters",
+                    "geslacht",
+                    "geboortedatum",
+                    "straat",
+                    "huisnummer",
+                    "postcode",
+                    "woonplaats",
+                    "telefoon",
+                    "email",
+                    "huisarts_id",
+                    "ingeschreven_op",
+                    "verwijderd"
+                ),
+            ),
+            buffer(
+                "episode",
+                columns!("episode_id", "pat_id", "icpc", "titel", "begindatum", "einddatum", "status", "verwijderd"),
+            ),
+            buffer(
+                "contact",
+                columns!(
+                    "contact_id",
+                    "pat_id",
+                    "episode_id",
+                    "med_id",
+                    "soort",
+                    "datum_tijd",
+                    "duur_min",
+                    "verwijderd"
+                ),
+            ),
+            buffer(
+                "journaalregel",
+                columns!("regel_id", "contact_id", "pat_id", "episode_id", "soep", "tekst", "verwijderd"),
+            ),
+            buffer(
+                "labuitslag",
+                columns!(
+                    "uitslag_id",
+                    "pat_id",
+                    "contact_id",
+                    "episode_id",
+                    "med_id",
+                    "nhg_code",
+                    "uitslag",
+                    "afname",
+                    "status",
+                    "verwijderd"
+                ),
+            ),
+            buffer(
+                "voorschrift",
+                columns!(
+                    "voorschrift_id",
+                    "pat_id",
+                    "contact_id",
+                    "episode_id",
+                    "med_id",
+                    "hpk_code",
+                    "dosering",
+                    "frequentie",
+                    "aantal",
+                    "startdatum",
+                    "einddatum",
+                    "voorschrijfdatum",
+                    "status",
+                    "verwijderd"
+                ),
+            ),
+            buffer(
+                "allergie",
+                columns!(
+                    "allergie_id",
+                    "pat_id",
+                    "thesaurus_code",
+                    "omschrijving",
+                    "categorie",
+                    "status",
+                    "ernst",
+                    "vastgelegd_op",
+                    "opmerking",
+                    "med_id",
+                    "verwijderd"
+                ),
+            ),
+            buffer("allergie_reactie", columns!("reactie_id", "allergie_id", "snomed_code", "omschrijving")),
+        ],
+    };
+    writer.transaction(|w| {
+        reference_data(&mut t);
+        let mut ids = Ids::default();
+        for i in 0..opts.patients {
+            patient(&mut t, &mut ids, opts, i);
+            if i % 500 == 499 {
+                t.flush(w)?;
+            }
+        }
+        t.flush(w)
+    })?;
+    writer.execute_batch("ANALYZE;")?;
+    Ok(Summary { rows: t.buffers.iter().map(|b| (b.table, b.written)).collect() })
+}
+
+const DOCTORS: &[i64] = &[11, 12, 13, 14];
+
+fn reference_data(t: &mut Tables) {
+    t.add(
+        "praktijk",
+        vec![
+            Value::Int(1),
+            "Huisartsenpraktijk De Linde".into(),
+            "01050505".into(),
+            "00003333".into(),
+            "030-1234567".into(),
+            "Lindenlaan".into(),
+            "12".into(),
+            "3511AB".into(),
+            "Utrecht".into(),
+        ],
+    );
+    let staff: &[(i64, &str, &str, &str, &str, &str, &str)] = &[
+        (11, "01001101", "B.", "", "Bernard", "HA", "M"),
+        (12, "01001102", "E.M.", "van", "Oosten", "HA", "V"),
+        (13, "01001103", "K.", "", "Yilmaz", "HA", "V"),
+        (14, "01001104", "P.J.", "de", "Haan", "HA", "M"),
+        (15, "", "S.", "", "Koster", "PO", "V"),
+        (16, "", "L.", "", "Brink", "AS", "V"),
+    ];
+    for (id, agb, initials, prefix, name, role, sex) in staff {
+        t.add(
+            "medewerker",
+            vec![
+                Value::Int(*id),
+                Value::Int(1),
+                blank_null(agb),
+                (*initials).into(),
+                blank_null(prefix),
+                (*name).into(),
+                (*role).into(),
+                (*sex).into(),
+                yes_no(false),
+            ],
+        );
+    }
+    // A former colleague, soft-deleted: must never be served.
+    t.add(
+        "medewerker",
+        vec![
+            Value::Int(17),
+            Value::Int(1),
+            "01001199".into(),
+            "X.".into(),
+            "".into(),
+            "Vertrokken".into(),
+            "HA".into(),
+            "M".into(),
+            yes_no(true),
+        ],
+    );
+    for (code, name, unit, loinc, low, high) in TESTS {
+        let blank = |s: &str| if s.is_empty() { Value::Null } else { s.into() };
+        t.add("bepaling", vec![(*code).into(), (*name).into(), blank(unit), (*loinc).into(), blank(low), blank(high)]);
+    }
+    for (hpk, prk, name, form, _, _) in MEDICINES {
+        t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), (*name).into(), (*form).into()]);
+    }
+}
+
+#[derive(Default)]
+struct Ids {
+    episode: i64,
+    contact: i64,
+    regel: i64,
+    lab: i64,
+    voorschrift: i64,
+    allergie: i64,
+    reactie: i64,
+}
+
+fn at(day: NaiveDate, minutes: i64) -> Value {
+    Value::Timestamp(day.and_hms_opt(0, 0, 0).unwrap_or_default() + Duration::minutes(minutes))
+}
+
+fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
+    let mut rng = Rng(opts.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ u64::from(i));
+    let pat_id = 1000 + i64::from(i);
+    let female = rng.chance(52);
+    let (prefix, family) = *rng.pick(FAMILY);
+    let given = if female { *rng.pick(GIVEN_F) } else { *rng.pick(GIVEN_M) };
+    let born = opts.anchor - Duration::days(rng.range(18 * 365, 90 * 365));
+    let gp = *rng.pick(DOCTORS);
+    let city = *rng.pick(CITIES);
+    let house = rng.range(1, 180).to_string();
+    let postcode = format!(
+        "{}{}{}",
+        rng.range(3500, 3999),
+        (b'A' + rng.range(0, 25) as u8) as char,
+        (b'A' + rng.range(0, 25) as u8) as char
+    );
+    let sex = if female {
+        "V"
+    } else if rng.chance(2) {
+        "O"
+    } else {
+        "M"
+    };
+    let phone = rng.chance(85).then(|| Value::from(format!("06-{:08}", rng.range(10_000_000, 99_999_999))));
+    let email =
+        rng.chance(60).then(|| Value::from(format!("{}.{}@example.nl", given.to_lowercase(), family.to_lowercase())));
+    let registered = opts.anchor - Duration::days(rng.range(30, 20 * 365));
+    let patient_row = |id: i64, deleted: bool, rng: &mut Rng| {
+        vec![
+            Value::Int(id),
+            bsn(i).into(),
+            family.into(),
+            blank_null(prefix),
+            given.into(),
+            format!("{}.", &given[..1]).into(),
+            sex.into(),
+            Value::Date(born),
+            (*rng.pick(STREETS)).into(),
+            house.clone().into(),
+            postcode.clone().into(),
+            city.into(),
+            opt(phone.clone()),
+            opt(email.clone()),
+            Value::Int(gp),
+            Value::Date(registered),
+            yes_no(deleted),
+        ]
+    };
+    t.add("patient", patient_row(pat_id, false, &mut rng));
+    // Every tenth patient also has an old, soft-deleted record with the same BSN: the lookup
+    // must still find exactly one.
+    if i % 10 == 3 {
+        t.add("patient", patient_row(500_000 + pat_id, true, &mut rng));
+    }
+
+    // Episodes: the patient's problems.
+    let mut episodes = Vec::new();
+    for _ in 0..rng.range(1, 6) {
+        ids.episode += 1;
+        let complaint = rng.range(0, COMPLAINTS.len() as i64 - 1) as usize;
+        let start = opts.anchor - Duration::days(rng.range(30, 6 * 365));
+        let ended = rng.chance(40);
+        let end = ended.then(|| start + Duration::days(rng.range(7, 400))).filter(|e| *e < opts.anchor);
+        let (code, title, _) = COMPLAINTS[complaint];
+        let deleted = rng.chance(5);
+        t.add(
+            "episode",
+            vec![
+                Value::Int(ids.episode),
+                Value::Int(pat_id),
+                code.into(),
+                title.into(),
+                Value::Date(start),
+                opt(end.map(Value::Date)),
+                (if end.is_some() { "B" } else { "A" }).into(),
+                yes_no(deleted),
+            ],
+        );
+        if !deleted {
+            episodes.push((ids.episode, complaint, start));
+        }
+    }
+
+    // Contacts with their SOEP journal lines.
+    let mut contacts = Vec::new();
+    for _ in 0..rng.range(2, 20) {
+        ids.contact += 1;
+        let (episode, complaint, _) = *rng.pick(&episodes);
+        let day = opts.anchor - Duration::days(rng.range(1, 3 * 365));
+        let minutes = rng.range(8 * 60, 17 * 60);
+        let doctor = if rng.chance(80) { gp } else { *rng.pick(&[12, 13, 15]) };
+        let kind = *rng.pick(&["03", "03", "03", "04", "04", "01", "09"]);
+        let deleted = rng.chance(4);
+        t.add(
+            "contact",
+            vec![
+                Value::Int(ids.contact),
+                Value::Int(pat_id),
+                Value::Int(episode),
+                Value::Int(doctor),
+                kind.into(),
+                at(day, minutes),
+                Value::Int(rng.range(5, 20)),
+                yes_no(deleted),
+            ],
+        );
+        if deleted {
+            continue;
+        }
+        contacts.push((ids.contact, episode, doctor, day, minutes));
+        for (soep, text) in ["S", "O", "E", "P"].iter().zip(COMPLAINTS[complaint].2) {
+            if rng.chance(85) {
+                ids.regel += 1;
+                t.add(
+                    "journaalregel",
+                    vec![
+                        Value::Int(ids.regel),
+                        Value::Int(ids.contact),
+                        Value::Int(pat_id),
+                        Value::Int(episode),
+                        (*soep).into(),
+                        text.into(),
+                        yes_no(rng.chance(2)),
+                    ],
+                );
+            }
+        }
+    }
+
+    // Lab results: most in the last 14 months, some older; Dutch decimal commas.
+    for n in 0..rng.range(3, 25) {
+        ids.lab += 1;
+        let test = rng.range(0, TESTS.len() as i64 - 1) as usize;
+        let (code, _, _, _, _, _) = TESTS[test];
+        let days_ago = if n % 5 == 4 { rng.range(430, 5 * 365) } else { rng.range(1, 420) };
+        let day = opts.anchor - Duration::days(days_ago);
+        let result = lab_value(&mut rng, test);
+        let contact = contacts.iter().find(|c| c.3 == day).map(|c| Value::Int(c.0));
+        let episode = rng.chance(50).then(|| Value::Int(rng.pick(&episodes).0));
+        let status = if rng.chance(95) { "D" } else { "V" };
+        t.add(
+            "labuitslag",
+            vec![
+                Value::Int(ids.lab),
+                Value::Int(pat_id),
+                opt(contact),
+                opt(episode),
+                Value::Int(gp),
+                code.into(),
+                opt(result),
+                at(day, rng.range(7 * 60 + 30, 11 * 60)),
+                status.into(),
+                yes_no(rng.chance(3)),
+            ],
+        );
+    }
+
+    // Prescriptions: some still running past the anchor date.
+    for _ in 0..rng.range(0, 5) {
+        ids.voorschrift += 1;
+        let medicine = rng.range(0, MEDICINES.len() as i64 - 1) as usize;
+        let (hpk, _, _, _, dosage, per_day) = MEDICINES[medicine];
+        let (contact, episode, doctor, day, minutes) = *rng.pick(&contacts_or_default(&contacts, gp, opts.anchor));
+        let current = rng.chance(50);
+        let end = if current {
+            rng.chance(50).then(|| opts.anchor + Duration::days(rng.range(10, 180)))
+        } else {
+            Some(day + Duration::days(rng.range(5, 90)))
+        };
+        let status = if current { "A" } else { "G" };
+        t.add(
+            "voorschrift",
+            vec![
+                Value::Int(ids.voorschrift),
+                Value::Int(pat_id),
+                opt(contact.map(Value::Int)),
+                opt(episode.map(Value::Int)),
+                Value::Int(doctor),
+                Value::Int(hpk),
+                dosage.into(),
+                Value::Int(per_day),
+                format!("{}", rng.range(1, 2)).into(),
+                Value::Date(day),
+                opt(end.map(Value::Date)),
+                at(day, minutes + 5),
+                status.into(),
+                yes_no(rng.chance(3)),
+            ],
+        );
+    }
+
+    // Allergies and their reactions.
+    for _ in 0..rng.range(0, 2) {
+        ids.allergie += 1;
+        let (category, _, code, name) = *rng.pick(ALLERGENS);
+        let noted = opts.anchor - Duration::days(rng.range(10, 10 * 365));
+        let remark = rng.chance(30).then(|| Value::from("Geldt alleen voor dit merk"));
+        t.add(
+            "allergie",
+            vec![
+                Value::Int(ids.allergie),
+                Value::Int(pat_id),
+                Value::Int(code),
+                name.into(),
+                category.into(),
+                (*rng.pick(&["A", "A", "I"])).into(),
+                opt(rng.chance(80).then(|| Value::from(rng.range(1, 3).to_string()))),
+                at(noted, rng.range(8 * 60, 17 * 60)),
+                opt(remark),
+                Value::Int(gp),
+                yes_no(false),
+            ],
+        );
+        for _ in 0..rng.range(0, 2) {
+            ids.reactie += 1;
+            let (snomed, text) = *rng.pick(REACTIONS);
+            t.add(
+                "allergie_reactie",
+                vec![Value::Int(ids.reactie), Value::Int(ids.allergie), snomed.into(), text.into()],
+            );
+        }
+    }
+}
+
+type ContactRef = (Option<i64>, Option<i64>, i64, NaiveDate, i64);
+
+fn contacts_or_default(contacts: &[(i64, i64, i64, NaiveDate, i64)], gp: i64, anchor: NaiveDate) -> Vec<ContactRef> {
+    if contacts.is_empty() {
+        return vec![(None, None, gp, anchor - Duration::days(30), 9 * 60)];
+    }
+    contacts.iter().map(|c| (Some(c.0), Some(c.1), c.2, c.3, c.4)).collect()
+}
+
+/// A plausible result as the HIS stores it: text, with a decimal comma.
+fn lab_value(rng: &mut Rng, test: usize) -> Option<Value> {
+    let tenths = match TESTS[test].0 {
+        "3208" => rng.range(38, 95),
+        "382" => rng.range(68, 105),
+        "2431" => return Some(rng.range(50, 140).to_string().into()),
+        "2856" => return Some(rng.range(30, 75).to_string().into()),
+        "1780" => rng.range(35, 75),
+        "3213" => rng.range(32, 55),
+        "1744" => return Some(rng.range(105, 185).to_string().into()),
+        "1743" => return Some(rng.range(60, 105).to_string().into()),
+        _ => return Some((if rng.chance(85) { "negatief" } else { "positief" }).into()),
+    };
+    Some(format!("{},{}", tenths / 10, tenths % 10).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bsns_pass_the_eleven_test_and_are_unique() {
+        let all: Vec<String> = (0..5000).map(bsn).collect();
+        for b in &all {
+            assert!(crate::auth::Bsn::parse(b).is_some(), "{b}");
+            assert!(b.starts_with("999"));
+        }
+        let mut sorted = all.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+        assert_eq!(bsn(100_000).len(), 9);
+    }
+
+    #[test]
+    fn tokens_are_deterministic_and_distinct() {
+        let opts =
+            GeneratorOptions { patients: 10, seed: 1, anchor: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
+        assert_eq!(demo_tokens(&opts), demo_tokens(&opts));
+        let tokens: std::collections::HashSet<String> = demo_tokens(&opts).into_iter().map(|t| t.token).collect();
+        assert_eq!(tokens.len(), 10);
+    }
+
+    #[test]
+    fn patient_count_is_bounded() {
+        let dir = std::env::temp_dir().join(format!("dva-gen-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut w = SqliteWriter::create(&dir.join("x.sqlite")).expect("db");
+        let opts =
+            GeneratorOptions { patients: 9, seed: 1, anchor: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
+        assert!(generate(&mut w, &opts).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,54 @@
+//! The demo-his schema: a legacy Dutch GP system, not FHIR-shaped. Dutch names, local codes,
+//! local timestamps without offset, soft deletes (`verwijderd = 'J'`).
+
+use dva_source_api::Dialect;
+
+/// Tables in creation order, with their columns as declared.
+const TABLES: &[(&str, &str)] = &[
+    ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60)"),
+    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), voorletters VARCHAR(10), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2) NOT NULL, geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
+    ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc CHAR(3), titel VARCHAR(80), begindatum DATE, einddatum DATE, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), verwijderd CHAR(1) NOT NULL"),
+    ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10)"),
+    ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(20), afname TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
+    ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("allergie", "allergie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, thesaurus_code INTEGER, omschrijving VARCHAR(80), categorie CHAR(1), status CHAR(1), ernst CHAR(1), vastgelegd_op TIMESTAMP, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("allergie_reactie", "reactie_id INTEGER PRIMARY KEY, allergie_id INTEGER NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(80)"),
+];
+
+/// Indexes on every column the mappings filter or join on: one patient's query must stay a
+/// few index lookups in a 100,000-patient database.
+const INDEXES: &[(&str, &str)] = &[
+    ("patient", "bsn"),
+    ("episode", "pat_id"),
+    ("contact", "pat_id"),
+    ("journaalregel", "pat_id"),
+    ("labuitslag", "pat_id"),
+    ("voorschrift", "pat_id"),
+    ("allergie", "pat_id"),
+    ("allergie_reactie", "allergie_id"),
+];
+
+pub fn table_names() -> impl Iterator<Item = &'static str> {
+    TABLES.iter().map(|(t, _)| *t)
+}
+
+/// CREATE TABLE and CREATE INDEX statements for `dialect`.
+pub fn ddl(dialect: Dialect) -> String {
+    let mut out = String::new();
+    for (table, columns) in TABLES {
+        let columns = match dialect {
+            // PostgreSQL has no unsized TIMESTAMP alias trouble, but BIGINT keeps 64-bit keys.
+            Dialect::Postgres | Dialect::Mysql => columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"),
+            _ => columns.to_string(),
+        };
+        out.push_str(&format!("CREATE TABLE {table} ({columns});\n"));
+    }
+    for (table, column) in INDEXES {
+        out.push_str(&format!("CREATE INDEX ix_{table}_{column} ON {table} ({column});\n"));
+    }
+    out
+}

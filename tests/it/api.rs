@@ -1,0 +1,200 @@
+//! The FHIR API over HTTP: reads, searches, paging, errors.
+
+use crate::harness::{get_url, next_link, resources, self_link, spawn_app, LAB_SYSTEM};
+use serde_json::Value as Json;
+use std::collections::BTreeSet;
+
+/// Every type the demo GP-data mapping set serves.
+pub const MAPPED_TYPES: &[&str] = &[
+    "AllergyIntolerance",
+    "Encounter",
+    "EpisodeOfCare",
+    "Medication",
+    "MedicationRequest",
+    "Observation",
+    "Organization",
+    "Patient",
+    "Practitioner",
+];
+
+fn outcome_code(body: &Json) -> &str {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    body["issue"][0]["code"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn metadata_lists_exactly_what_is_mapped() {
+    let app = spawn_app();
+    let reply = app.get("metadata", None);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.content_type, "application/fhir+json");
+    let cs = reply.body;
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    assert_eq!(cs["fhirVersion"], "3.0.2");
+    let types: BTreeSet<&str> =
+        cs["rest"][0]["resource"].as_array().expect("resources").iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, MAPPED_TYPES.iter().copied().collect());
+}
+
+#[test]
+fn patient_search_returns_the_token_holders_masked_record() {
+    let app = spawn_app();
+    let reply = app.get("Patient", Some(app.token(0)));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let bundle = &reply.body;
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "searchset");
+    assert_eq!(self_link(bundle), format!("{}/Patient", app.base));
+    let entries = bundle["entry"].as_array().expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(bundle["total"], 1);
+    let entry = &entries[0];
+    let patient = &entry["resource"];
+    assert_eq!(entry["search"]["mode"], "match");
+    assert_eq!(entry["fullUrl"], format!("{}/Patient/{}", app.base, patient["id"].as_str().expect("id")));
+    assert!(patient["meta"]["profile"][0].as_str().expect("profile").starts_with("http"));
+    // The BSN is masked: the system is there, the value is not.
+    let bsn = patient["identifier"]
+        .as_array()
+        .expect("identifiers")
+        .iter()
+        .find(|i| i["system"] == "http://fhir.nl/fhir/NamingSystem/bsn")
+        .expect("bsn identifier");
+    assert!(bsn.get("value").is_none(), "{bsn}");
+    assert_eq!(bsn["_value"]["extension"][0]["valueCode"], "masked");
+    assert!(!reply.body.to_string().contains(&app.tokens[0].bsn), "the BSN appears in the response");
+}
+
+#[test]
+fn read_returns_the_resource_and_unknown_ids_are_404() {
+    let app = spawn_app();
+    let token = app.token(1);
+    for resource_type in ["Patient", "Encounter", "Observation"] {
+        let bundle = app.get(resource_type, Some(token)).body;
+        let first = resources(&bundle).into_iter().next().unwrap_or_else(|| panic!("no {resource_type} for patient 1"));
+        let id = first["id"].as_str().expect("id");
+        let read = app.get(&format!("{resource_type}/{id}"), Some(token));
+        assert_eq!(read.status, 200);
+        assert_eq!(read.body, first, "a read returns what the search returned");
+    }
+    for unknown in ["Patient/99999999", "Observation/lab-99999999", "Observation/nonsense", "Encounter/-"] {
+        let reply = app.get(unknown, Some(token));
+        assert_eq!(reply.status, 404, "{unknown}");
+        assert_eq!(outcome_code(&reply.body), "not-found");
+    }
+}
+
+#[test]
+fn errors_are_operation_outcomes_with_the_right_status() {
+    let app = spawn_app();
+    let token = app.token(0);
+    let cases: &[(&str, Option<&str>, u16, &str)] = &[
+        ("Patient", None, 401, "login"),
+        ("Patient/1", None, 401, "login"),
+        ("Observation?code=x", Some("not-a-token"), 401, "login"),
+        ("Patient?foo=bar", Some(token), 400, "invalid"),
+        ("Patient?patient=1", Some(token), 400, "invalid"),
+        ("Observation?date=yesterday", Some(token), 400, "invalid"),
+        ("Observation?code:text=bp", Some(token), 400, "invalid"),
+        ("Observation?_count=many", Some(token), 400, "invalid"),
+        ("Observation?_cursor=garbage", Some(token), 400, "invalid"),
+        ("Patient?_include=Patient:link", Some(token), 400, "invalid"),
+        ("Flag", Some(token), 404, "not-supported"),
+        ("DocumentManifest?status=current", Some(token), 404, "not-supported"),
+        ("NoSuchType", Some(token), 404, "not-found"),
+        ("Patient?_format=xml", Some(token), 406, "not-supported"),
+    ];
+    for (path, token, status, code) in cases {
+        let reply = app.get(path, *token);
+        assert_eq!(reply.status, *status, "{path}: {}", reply.body);
+        assert_eq!(reply.content_type, "application/fhir+json", "{path}");
+        assert_eq!(outcome_code(&reply.body), *code, "{path}");
+    }
+    let unauthorized = ureq::get(&format!("{}/Patient", app.base)).call();
+    match unauthorized {
+        Err(ureq::Error::Status(401, r)) => {
+            assert_eq!(r.header("WWW-Authenticate"), Some("Bearer realm=\"dva-connector\""))
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+    let xml_only = get_url(&format!("{}/Patient", app.base), Some(token), Some("application/fhir+xml"));
+    assert_eq!(xml_only.status, 406);
+    let post =
+        ureq::post(&format!("{}/Patient", app.base)).set("Authorization", &format!("Bearer {token}")).send_string("{}");
+    assert!(matches!(post, Err(ureq::Error::Status(405, _))), "{post:?}");
+}
+
+#[test]
+fn paging_follows_next_links_without_losing_or_repeating() {
+    let app = spawn_app();
+    let token = app.token(2);
+    let all = app.get("Observation?_count=1000", Some(token)).body;
+    let all_ids: Vec<String> = resources(&all).iter().map(|r| r["id"].as_str().expect("id").to_owned()).collect();
+    assert!(all_ids.len() >= 3, "the demo patient needs several observations");
+    let paged: Vec<String> = app
+        .search_all("Observation?_count=2", token)
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(paged, all_ids);
+    let first = app.get("Observation?_count=2", Some(token)).body;
+    let next = next_link(&first).expect("a next link");
+    assert!(next.starts_with(&app.base) && next.contains("_count=2"), "{next}");
+    assert!(first.get("total").is_none(), "total is only given when every match is on the page");
+}
+
+#[test]
+fn token_and_date_searches_filter_in_sql() {
+    let app = spawn_app();
+    let token = app.token(0);
+    let all: Vec<Json> = app.search_all("Observation", token);
+    let lab = app.search_all(&format!("Observation?code={LAB_SYSTEM}|"), token);
+    assert!(!lab.is_empty());
+    for e in &lab {
+        let codes = e["resource"]["code"]["coding"].as_array().expect("codings");
+        assert!(codes.iter().any(|c| c["system"] == LAB_SYSTEM), "{e}");
+    }
+    // One specific code: every match carries it.
+    let code = lab[0]["resource"]["code"]["coding"]
+        .as_array()
+        .expect("codings")
+        .iter()
+        .find(|c| c["system"] == LAB_SYSTEM)
+        .expect("nhg")["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let one = app.search_all(&format!("Observation?code={LAB_SYSTEM}|{code}"), token);
+    assert!(!one.is_empty() && one.len() <= lab.len());
+    let other_system = app.search_all(&format!("Observation?code=http://example.org/other|{code}"), token);
+    assert!(other_system.is_empty());
+    // Dates: ge and lt split the results without overlap.
+    let cut = "2025-06-15";
+    let after = app.search_all(&format!("Observation?code={LAB_SYSTEM}|&date=ge{cut}"), token);
+    let before = app.search_all(&format!("Observation?code={LAB_SYSTEM}|&date=lt{cut}"), token);
+    assert_eq!(after.len() + before.len(), lab.len());
+    for e in &after {
+        let when = e["resource"]["effectiveDateTime"].as_str().expect("effectiveDateTime");
+        assert!(when >= cut, "{when} is before {cut}");
+    }
+    assert!(all.len() >= lab.len());
+    // The self link echoes the parameters.
+    let reply = app.get(&format!("Observation?code={LAB_SYSTEM}|&date=ge{cut}"), Some(token));
+    assert_eq!(self_link(&reply.body), format!("{}/Observation?code={LAB_SYSTEM}|&date=ge{cut}", app.base));
+}
+
+#[test]
+fn include_adds_the_general_practitioner_once() {
+    let app = spawn_app();
+    let reply = app.get("Patient?_include=Patient:general-practitioner", Some(app.token(0)));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let entries = reply.body["entry"].as_array().expect("entries").clone();
+    let modes: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["resource"]["resourceType"].as_str().unwrap_or(""), e["search"]["mode"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(modes, [("Patient", "match"), ("Practitioner", "include")]);
+    assert_eq!(reply.body["total"], 1, "included resources are not counted");
+    let gp = entries[0]["resource"]["generalPractitioner"][0]["reference"].as_str().expect("gp reference");
+    assert_eq!(format!("Practitioner/{}", entries[1]["resource"]["id"].as_str().expect("id")), gp);
+}

@@ -1,0 +1,219 @@
+//! `spawn_app()`: a server of its own per test, on port 0, with a temporary config folder
+//! (holding a copy of the mapping set, so a test can edit it) over one shared demo database.
+
+use arc_swap::ArcSwap;
+use dva_connector::demo::{self, DemoToken, GeneratorOptions};
+use dva_connector::http::{self, AppState};
+use dva_connector::runtime::Snapshot;
+use serde_json::Value as Json;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+pub const BASE_PATH: &str = "/fhir/stu3/gp-data";
+pub const LAB_SYSTEM: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
+
+/// The demo database all tests read (read-only), generated once per test run.
+pub struct DemoDb {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub tokens: Vec<DemoToken>,
+}
+
+pub fn demo_db() -> &'static DemoDb {
+    static DB: OnceLock<DemoDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("demo-his.sqlite");
+        // A fixed "today" keeps counts stable from day to day.
+        let options = GeneratorOptions {
+            patients: 12,
+            seed: 42,
+            anchor: chrono::NaiveDate::from_ymd_opt(2026, 6, 15).expect("date"),
+        };
+        demo::create_database(&path, &options).expect("generate the demo database");
+        DemoDb { tokens: demo::demo_tokens(&options), _dir: dir, path }
+    })
+}
+
+/// The repository's demo mapping set.
+pub fn repo_mappings() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub tokens: Vec<DemoToken>,
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_with(|_| {})
+}
+
+/// Like [`spawn_app`], after `edit` has changed the copied mapping set.
+pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
+    let db = demo_db();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    edit(&mappings);
+    write_tokens(&dir.path().join("tokens.json"), &db.tokens);
+    let config = write_config(dir.path(), &db.path, &mappings);
+    let snapshot = Snapshot::load(&config).unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("addr").port();
+    let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = http::serve(state, listener).expect("serve");
+            server.await
+        })
+    });
+    TestApp { base: format!("http://127.0.0.1:{port}{BASE_PATH}"), dir, tokens: db.tokens.clone() }
+}
+
+pub fn write_tokens(path: &Path, tokens: &[DemoToken]) {
+    let list: Vec<Json> = tokens
+        .iter()
+        .map(|t| serde_json::json!({"accessToken": format!("Bearer {}", t.token), "bsn": t.bsn}))
+        .collect();
+    std::fs::write(path, serde_json::to_string(&list).expect("json")).expect("write tokens");
+}
+
+pub fn write_config(dir: &Path, db: &Path, mappings: &Path) -> PathBuf {
+    let config = dir.join("dva-connector.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[auth]
+mode = "static"
+token_file = "tokens.json"
+
+[sources.ehr]
+kind = "sqlite"
+path = "{}"
+
+[[services]]
+name = "gp-data"
+base_path = "{BASE_PATH}"
+mappings = "{}"
+source = "ehr"
+"#,
+            db.display(),
+            mappings.display()
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read mapping dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// A response: status, content type and parsed JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Json,
+}
+
+impl TestApp {
+    pub fn get(&self, path_and_query: &str, token: Option<&str>) -> Reply {
+        let url = if path_and_query.starts_with("http") {
+            path_and_query.to_owned()
+        } else {
+            format!("{}/{path_and_query}", self.base)
+        };
+        get_url(&url, token, None)
+    }
+
+    pub fn token(&self, i: usize) -> &str {
+        &self.tokens[i].token
+    }
+
+    /// Every entry of a search, following `next` links.
+    pub fn search_all(&self, path_and_query: &str, token: &str) -> Vec<Json> {
+        let mut entries = Vec::new();
+        let mut url = format!("{}/{path_and_query}", self.base);
+        for _ in 0..1000 {
+            let reply = get_url(&url, Some(token), None);
+            assert_eq!(reply.status, 200, "{url}: {}", reply.body);
+            entries.extend(reply.body["entry"].as_array().cloned().unwrap_or_default());
+            match next_link(&reply.body) {
+                Some(next) => url = next,
+                None => return entries,
+            }
+        }
+        panic!("more than 1000 pages");
+    }
+}
+
+pub fn get_url(url: &str, token: Option<&str>, accept: Option<&str>) -> Reply {
+    let mut request = ureq::get(url);
+    if let Some(t) = token {
+        request = request.set("Authorization", &format!("Bearer {t}"));
+    }
+    if let Some(a) = accept {
+        request = request.set("Accept", a);
+    }
+    let response = match request.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{url}: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.header("Content-Type").unwrap_or_default().to_owned();
+    let text = response.into_string().expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
+    Reply { status, content_type, body }
+}
+
+pub fn next_link(bundle: &Json) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .map(str::to_owned)
+}
+
+pub fn self_link(bundle: &Json) -> String {
+    bundle["link"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["relation"] == "self"))
+        .and_then(|l| l["url"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn resources(bundle: &Json) -> Vec<Json> {
+    bundle["entry"].as_array().map(|e| e.iter().map(|e| e["resource"].clone()).collect()).unwrap_or_default()
+}
+
+/// Every `reference` string anywhere in a JSON value.
+pub fn references(json: &Json, out: &mut Vec<String>) {
+    match json {
+        Json::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("reference", Json::String(r)) => out.push(r.clone()),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}

@@ -1,0 +1,10 @@
+//! The one integration-test binary: a real server on port 0 over a generated demo database,
+//! called over real HTTP.
+
+mod api;
+mod golden;
+mod harness;
+mod isolation;
+mod mapping_sets;
+mod validate_cli;
+mod validation;

@@ -1,0 +1,54 @@
+//! Every mapping set in the repository, and every example in mappings/README.md, compiles.
+
+use dva_connector::mapping::{load_set, Severity};
+use std::path::Path;
+
+fn sets(root: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(root).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.join("service.yaml").is_file() {
+                out.push(path.clone());
+            }
+            sets(&path, out);
+        }
+    }
+}
+
+#[test]
+fn every_mapping_set_compiles_without_warnings() {
+    let mut found = Vec::new();
+    sets(&Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings"), &mut found);
+    assert!(!found.is_empty());
+    for dir in found {
+        let (set, diags) = load_set(&dir);
+        let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
+        assert!(set.is_some(), "{}:\n{}", dir.display(), shown.join("\n"));
+        assert!(
+            diags.items.iter().all(|d| d.severity != Severity::Warning),
+            "{}:\n{}",
+            dir.display(),
+            shown.join("\n")
+        );
+    }
+}
+
+/// The reference's examples are files: each ```yaml block starting with `# file: NAME`.
+#[test]
+fn the_examples_in_the_mapping_reference_compile() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/README.md"))
+        .expect("mappings/README.md");
+    let dir = tempfile::tempdir().expect("temp");
+    let mut written = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let body = block.split("```").next().unwrap_or_default();
+        if let Some(name) = body.lines().next().and_then(|l| l.strip_prefix("# file: ")) {
+            std::fs::write(dir.path().join(name.trim()), body).expect("write example");
+            written += 1;
+        }
+    }
+    assert!(written >= 2, "the reference should hold a service.yaml and at least one mapping example");
+    let (set, diags) = load_set(dir.path());
+    let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
+    assert!(set.is_some() && diags.items.is_empty(), "{}", shown.join("\n"));
+}

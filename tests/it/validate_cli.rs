@@ -1,0 +1,81 @@
+//! `dva-connector validate`: every error at once as file:line:column, exit 64.
+
+use crate::harness::{copy_dir, demo_db, repo_mappings, write_config, write_tokens};
+use std::process::Command;
+
+fn validate(config: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["validate", "--config"])
+        .arg(config)
+        .output()
+        .expect("run validate");
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn the_demo_config_is_valid() {
+    let dir = tempfile::tempdir().expect("temp");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &repo_mappings());
+    let (code, out) = validate(&config);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid"), "{out}");
+}
+
+#[test]
+fn broken_mappings_report_every_error_with_position_and_exit_64() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    std::fs::write(
+        mappings.join("broken-one.yaml"),
+        "resource: Observaton\nprofile: http://example.org/p\nquery: SELECT 1 AS id FROM t\nid: \"x-{id}\"\ntemplate:\n  status: \"{state | mapp: t}\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        mappings.join("broken-two.yaml"),
+        "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id FROM t WHERE p = :patient\nid: \"{id}\"\ncolour: red\ntemplate:\n  code: \"{a\"\n  subject: { reference: \"Patient/{p}\" }\n  identifier:\n    - system: http://fhir.nl/fhir/NamingSystem/bsn\n      value: \"{bsn}\"\n",
+    )
+    .expect("write");
+    std::fs::write(mappings.join("broken-three.yaml"), "resource: [unclosed\n").expect("write");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &mappings);
+    let (code, out) = validate(&config);
+    assert_eq!(code, 64, "{out}");
+    let one = mappings.join("broken-one.yaml").display().to_string();
+    let two = mappings.join("broken-two.yaml").display().to_string();
+    let three = mappings.join("broken-three.yaml").display().to_string();
+    for expected in [
+        format!("{one}:1:11: error: `Observaton` is not a FHIR STU3 resource type"),
+        format!("{one}:3:8: error: the query must use `:patient`"),
+        format!("{one}:6:11: error: unknown filter `mapp: t`"),
+        format!("{two}:5:1: error: unknown key `colour`"),
+        format!("{two}:7:9: error: unclosed `{{`"),
+        format!("{two}:8:14: warning: `subject`: a Reference must have a `display`"),
+        format!("{two}:10:7: error: `identifier`: a BSN must never be served"),
+        format!("{three}:2:1: error: YAML syntax"),
+    ] {
+        assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}
+
+#[test]
+fn a_broken_config_reports_its_position() {
+    let dir = tempfile::tempdir().expect("temp");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[server]\nlisten = \"nowhere\"\n\n[auth]\nmode = \"static\"\ntoken_file = \"t.json\"\n\n[[services]]\nname = \"x\"\nbase_path = \"fhir\"\nmappings = \"nope\"\nsource = \"missing\"\n").expect("write");
+    let (code, out) = validate(&config);
+    assert_eq!(code, 64, "{out}");
+    let file = config.display().to_string();
+    for expected in [
+        format!("{file}:2:10: error: `nowhere` is not an address:port"),
+        format!("{file}:10:13: error: `base_path` `fhir` must look like /fhir/stu3/gp-data"),
+        format!("{file}:11:12: error: mapping folder"),
+        format!("{file}:12:10: error: unknown source `missing`"),
+    ] {
+        assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
+    }
+}

@@ -1,0 +1,104 @@
+//! Output checked by an independent FHIR implementation (Python `fhir.resources`, STU3) and
+//! against the MedMij response rules.
+
+use crate::api::MAPPED_TYPES;
+use crate::harness::{references, resources, spawn_app};
+use serde_json::Value as Json;
+use std::process::Command;
+
+/// The Python with `fhir.resources` installed: `DVA_TEST_PYTHON`, else the project's .venv.
+fn python() -> String {
+    std::env::var("DVA_TEST_PYTHON").unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
+#[test]
+fn responses_are_valid_stu3_and_keep_the_medmij_rules() {
+    let app = spawn_app();
+    let mut collected: Vec<Json> = Vec::new();
+    for i in 0..4 {
+        let token = app.token(i);
+        for resource_type in MAPPED_TYPES {
+            let bundle = app.get(resource_type, Some(token)).body;
+            check_medmij_rules(&bundle, &app.tokens[i].bsn);
+            collected.push(bundle);
+        }
+        collected.push(app.get("Patient?_include=Patient:general-practitioner", Some(token)).body);
+    }
+    collected.push(app.get("metadata", None).body);
+    collected.push(app.get("Patient?bad=1", Some(app.token(0))).body);
+    let file = app.dir.path().join("responses.json");
+    std::fs::write(&file, serde_json::to_string(&collected).expect("json")).expect("write");
+    let python = python();
+    let out = Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/validate_fhir.py"))
+        .arg("stu3")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e}); run scripts/test, which installs fhir.resources"));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fhir.resources rejected our output:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains(&format!("{} valid", collected.len())), "{report}");
+}
+
+/// shared/medmij.md §4.4, checked on every resource of a searchset.
+fn check_medmij_rules(bundle: &Json, bsn: &str) {
+    assert_eq!(bundle["type"], "searchset");
+    assert!(bundle["link"].as_array().is_some_and(|l| l.iter().any(|l| l["relation"] == "self")));
+    assert!(!bundle.to_string().contains(bsn), "a BSN value in a response");
+    for entry in bundle["entry"].as_array().into_iter().flatten() {
+        let full_url = entry["fullUrl"].as_str().expect("fullUrl");
+        let id = entry["resource"]["id"].as_str().expect("id");
+        assert!(full_url.starts_with("http") && full_url.ends_with(&format!("/{id}")), "{full_url}");
+    }
+    for resource in resources(bundle) {
+        assert!(resource["meta"]["profile"][0].is_string(), "no meta.profile: {resource}");
+        walk(&resource, &mut |key, node| match key {
+            "coding" => {
+                for c in node.as_array().into_iter().flatten() {
+                    assert!(c["system"].is_string() && c["code"].is_string(), "Coding without system and code: {c}");
+                    assert!(!c["system"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("urn:oid:2.16.840.1.113883.2.4.3.11.60.40.2"));
+                }
+            }
+            "identifier" => {
+                for i in node.as_array().into_iter().flatten() {
+                    if i["system"] == "http://fhir.nl/fhir/NamingSystem/bsn" {
+                        assert!(i.get("value").is_none(), "an unmasked BSN identifier");
+                    }
+                }
+            }
+            _ => {}
+        });
+        let mut refs = Vec::new();
+        references(&resource, &mut refs);
+        walk(&resource, &mut |_, node| {
+            if let Some(o) = node.as_object() {
+                if o.contains_key("reference") {
+                    assert!(
+                        o.get("display").and_then(Json::as_str).is_some_and(|d| !d.is_empty()),
+                        "Reference without display: {node}"
+                    );
+                }
+            }
+        });
+    }
+}
+
+fn walk(json: &Json, f: &mut impl FnMut(&str, &Json)) {
+    match json {
+        Json::Object(o) => {
+            for (k, v) in o {
+                f(k, v);
+                walk(v, f);
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|i| walk(i, f)),
+        _ => {}
+    }
+}
