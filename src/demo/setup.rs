@@ -2,7 +2,8 @@
 
 use super::generator::{demo_tokens, generate, GeneratorOptions};
 use anyhow::Context;
-use dva_source_diesel::SqliteWriter;
+use dva_source_api::{RowSource, Statement};
+use dva_source_diesel::{SourceLimits, SqliteSource, SqliteWriter};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,9 @@ pub fn prepare(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let database = dir.join(DATABASE_FILE);
-    if !database.exists() {
+    if database.exists() {
+        check_existing(&database)?;
+    } else {
         create_database(&database, options)?;
     }
     let tokens = demo_tokens(options);
@@ -57,6 +60,15 @@ pub fn prepare(
         dir.join(TOKEN_FILE).display(),
     );
     Ok(Prepared { config, instructions })
+}
+
+/// An existing file is reused only if it is a demo-his database.
+fn check_existing(database: &Path) -> anyhow::Result<()> {
+    let source = SqliteSource::open(database, SourceLimits::default())?;
+    let probe = Statement { sql: "SELECT COUNT(*) FROM patient".into(), binds: Vec::new() };
+    source.query(&probe).map(|_| ()).map_err(|_| {
+        anyhow::anyhow!("{} exists but is not a demo-his database; remove it to generate a new one", database.display())
+    })
 }
 
 /// Generates into a temporary file and renames it: an interrupted run leaves no half database.
