@@ -314,3 +314,57 @@ fn date_pred(column: &str, stored_as: DateStorage, v: &DateValue) -> Pred {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::load_set;
+    use crate::search::{Criterion, TokenValue};
+    use std::path::Path;
+
+    fn lab_mapping() -> crate::mapping::MappingSet {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data");
+        load_set(&dir).0.expect("demo mapping set compiles")
+    }
+
+    /// Invariant 2: hostile request values travel as binds and never appear in the SQL text.
+    #[test]
+    fn request_values_never_become_sql_text() {
+        let set = lab_mapping();
+        let mapping = set.for_type("Observation").find(|m| m.name == "observation-lab").expect("lab mapping");
+        let hostile = "x'); DROP TABLE labuitslag; -- \u{1F600}";
+        let criteria = vec![(
+            "code".to_owned(),
+            Criterion::Token(vec![TokenValue { system: Some("http://loinc.org".into()), code: Some(hostile.into()) }]),
+        )];
+        let s = page_statement(mapping, Dialect::Postgres, &Value::Int(7), &criteria, &set.code_tables, 10, 0)
+            .expect("a statement");
+        assert!(!s.sql.contains("DROP"), "{}", s.sql);
+        assert!(s.binds.contains(&Value::Text(hostile.into())));
+        assert!(s.binds.contains(&Value::Int(7)), "the patient key is bound");
+        let placeholders = (1..=s.binds.len()).filter(|n| s.sql.contains(&format!("${n}"))).count();
+        assert_eq!(placeholders, s.binds.len(), "every bind has its placeholder: {}", s.sql);
+    }
+
+    /// Child rows come in one statement per 500 parent keys, never one per parent row.
+    #[test]
+    fn child_rows_are_fetched_in_batches() {
+        let sql = SqlText::parse("SELECT * FROM r WHERE pat = :patient");
+        let keys: Vec<Value> = (0..1200).map(Value::Int).collect();
+        let statements = child_statements(&sql, "parent_id", Dialect::Sqlite, &Value::Int(1), &keys);
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[0].binds.len(), 1 + CHILD_BATCH);
+        assert!(statements.iter().all(|s| s.sql.contains("q.parent_id IN (")));
+    }
+
+    #[test]
+    fn impossible_criteria_run_no_statement() {
+        let set = lab_mapping();
+        let mapping = set.for_type("Observation").find(|m| m.name == "observation-lab").expect("lab mapping");
+        let criteria = vec![(
+            "category".to_owned(),
+            Criterion::Token(vec![TokenValue { system: None, code: Some("vital-signs".into()) }]),
+        )];
+        assert!(page_statement(mapping, Dialect::Sqlite, &Value::Int(1), &criteria, &set.code_tables, 10, 0).is_none());
+    }
+}

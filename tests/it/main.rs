@@ -2,9 +2,11 @@
 //! called over real HTTP.
 
 mod api;
+mod architecture;
 mod golden;
 mod harness;
 mod isolation;
+mod logs;
 mod mapping_sets;
 mod validate_cli;
 mod validation;

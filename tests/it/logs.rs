@@ -1,0 +1,48 @@
+//! Invariant 6: no PHI or secrets in logs. Runs the real binary at debug level, makes requests
+//! that succeed and fail, and searches everything it logged.
+
+use crate::harness::{demo_db, get_url, repo_mappings, write_config, write_tokens};
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+#[test]
+fn logs_carry_no_tokens_bsns_or_names() {
+    let db = demo_db();
+    let dir = tempfile::tempdir().expect("temp");
+    write_tokens(&dir.path().join("tokens.json"), &db.tokens);
+    let config = write_config(dir.path(), &db.path, &repo_mappings());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let text = std::fs::read_to_string(&config).expect("config").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    std::fs::write(&config, text).expect("config");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("DVA_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start server");
+    let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "server did not start");
+    let token = &db.tokens[0].token;
+    let family = {
+        let bundle = get_url(&format!("{base}/Patient"), Some(token), None).body;
+        bundle["entry"][0]["resource"]["name"][0]["family"].as_str().expect("family").to_owned()
+    };
+    for path in ["Patient", "Observation?date=ge2020-01-01", "Encounter/1", "Patient?bad=1", "MedicationRequest"] {
+        get_url(&format!("{base}/{path}"), Some(token), None);
+    }
+    get_url(&format!("{base}/Patient"), Some("wrong-token-1234"), None);
+    server.kill().expect("stop server");
+    let mut logs = String::new();
+    server.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
+    server.stdout.take().expect("stdout").read_to_string(&mut logs).expect("read logs");
+    assert!(logs.contains("request"), "the server logged no requests:\n{logs}");
+    for secret in [token.as_str(), db.tokens[0].bsn.as_str(), family.as_str(), "wrong-token-1234"] {
+        assert!(!logs.contains(secret), "the logs contain `{secret}`:\n{logs}");
+    }
+}
