@@ -38,6 +38,7 @@ fn logs_carry_no_tokens_bsns_or_names() {
     }
     get_url(&format!("{base}/Patient"), Some("wrong-token-1234"), None);
     server.kill().expect("stop server");
+    server.wait().expect("server exit");
     let mut logs = String::new();
     server.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
     server.stdout.take().expect("stdout").read_to_string(&mut logs).expect("read logs");
