@@ -79,3 +79,43 @@ fn a_broken_config_reports_its_position() {
         assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
     }
 }
+
+/// `demo --no-serve` writes a database, tokens and a config that validates; a second run
+/// reuses the database; a file that is not a demo database is refused, not served.
+#[test]
+fn demo_prepares_a_valid_setup() {
+    let dir = tempfile::tempdir().expect("temp");
+    let demo = dir.path().join("demo");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+            .args(["demo", "--patients", "10", "--no-serve", "--dir"])
+            .arg(&demo)
+            .arg("--mappings")
+            .arg(repo_mappings())
+            .output()
+            .expect("run demo")
+    };
+    let first = run();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    for file in ["demo-his.sqlite", "tokens.json", "dva-connector.toml"] {
+        assert!(demo.join(file).is_file(), "{file} missing");
+    }
+    let (code, out) = validate(&demo.join("dva-connector.toml"));
+    assert_eq!(code, 0, "{out}");
+    let modified = std::fs::metadata(demo.join("demo-his.sqlite")).and_then(|m| m.modified()).expect("mtime");
+    assert!(run().status.success());
+    assert_eq!(std::fs::metadata(demo.join("demo-his.sqlite")).and_then(|m| m.modified()).expect("mtime"), modified);
+    std::fs::write(demo.join("demo-his.sqlite"), b"").expect("clobber");
+    let refused = run();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a demo-his database"));
+    let too_few = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["demo", "--patients", "5", "--no-serve", "--dir"])
+        .arg(dir.path().join("other"))
+        .arg("--mappings")
+        .arg(repo_mappings())
+        .output()
+        .expect("run demo");
+    assert!(!too_few.status.success());
+    assert!(String::from_utf8_lossy(&too_few.stderr).contains("between 10 and 100000"));
+}
