@@ -40,6 +40,25 @@ enum Command {
         #[arg(long, short, env = "DVA_CONFIG")]
         config: PathBuf,
     },
+    /// Print the SQL statements and binds a FHIR request would run, without running them.
+    /// Example: explain --config F 'GET /fhir/stu3/gp-data/Observation?code=http://loinc.org|8480-6'
+    Explain {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+        /// The request: `GET /base/Type?params`, `/base/Type/id`, or a full URL.
+        request: String,
+    },
+    /// Print the FHIR that one patient's rows produce for a search or read, and the mapping
+    /// problems found. Shows patient data: use it at your own terminal, never in logs.
+    Preview {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+        /// The patient, by BSN (as an access token would carry it).
+        #[arg(long)]
+        bsn: String,
+        /// The request: `GET /base/Type?params` or `/base/Type/id`.
+        request: String,
+    },
     /// Create the synthetic demo EHR ("demo-his", SQLite) if missing, write a ready config
     /// and token file next to it, and serve it. Prints how to call it.
     Demo {
@@ -70,6 +89,18 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Validate { config } => validate(&config),
+        Command::Explain { config, request } => {
+            with_snapshot(&config, |s| crate::inspect::explain(s, &request).map(|text| print!("{text}")))
+        }
+        Command::Preview { config, bsn, request } => with_snapshot(&config, |s| {
+            let (json, problems) = crate::inspect::preview(s, &bsn, &request)?;
+            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            eprintln!("{} mapping problems", problems.len());
+            for p in &problems {
+                eprintln!("problem: {p}");
+            }
+            Ok(())
+        }),
         Command::Demo { dir, patients, seed, mappings, listen, no_serve } => {
             let options = crate::demo::GeneratorOptions { patients, seed, anchor: chrono::Local::now().date_naive() };
             match crate::demo::prepare(&dir, &options, &mappings, listen) {
@@ -105,6 +136,24 @@ fn init_tracing() {
 fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
         eprintln!("{d}");
+    }
+}
+
+/// Loads the config and mappings, then runs `f`; errors go to stderr.
+fn with_snapshot(config: &Path, f: impl FnOnce(&Snapshot) -> Result<(), String>) -> ExitCode {
+    let snapshot = match Snapshot::load(config) {
+        Ok(s) => s,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    match f(&snapshot) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

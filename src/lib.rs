@@ -12,6 +12,7 @@ pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod http;
+pub mod inspect;
 pub mod mapping;
 pub mod runtime;
 pub mod search;

@@ -5,6 +5,7 @@ mod api;
 mod architecture;
 mod golden;
 mod harness;
+mod inspect;
 mod isolation;
 mod logs;
 mod mapping_sets;
