@@ -2,6 +2,7 @@
 
 use crate::http::{self, AppState};
 use crate::mapping::{Diagnostic, Severity};
+use crate::runtime::reload::{self, ReloadEvent};
 use crate::runtime::Snapshot;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
@@ -139,6 +140,19 @@ fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
+/// SIGHUP asks for a reload, like a changed file does.
+fn forward_sighup(to: std::sync::mpsc::Sender<ReloadEvent>) -> std::io::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            if to.send(ReloadEvent::Signal).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Loads the config and mappings, then runs `f`; errors go to stderr.
 fn with_snapshot(config: &Path, f: impl FnOnce(&Snapshot) -> Result<(), String>) -> ExitCode {
     let snapshot = match Snapshot::load(config) {
@@ -201,10 +215,20 @@ fn serve(config: &Path) -> ExitCode {
     };
     let services: Vec<String> = snapshot.services.iter().map(|s| s.base_path.clone()).collect();
     let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
+    let reloader = match reload::start(config.to_path_buf(), Arc::clone(&state.snapshot)) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start hot reload");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = actix_web::rt::System::new().block_on(async move {
         let server = http::serve(state, listener)?;
+        forward_sighup(reloader.signal.clone())?;
         tracing::info!(%listen, services = ?services, "serving");
-        server.await
+        let outcome = server.await;
+        drop(reloader);
+        outcome
     });
     match result {
         Ok(()) => {

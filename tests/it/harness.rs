@@ -4,7 +4,7 @@
 use arc_swap::ArcSwap;
 use dva_connector::demo::{self, DemoToken, GeneratorOptions};
 use dva_connector::http::{self, AppState};
-use dva_connector::runtime::Snapshot;
+use dva_connector::runtime::{reload, Snapshot};
 use serde_json::Value as Json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -45,14 +45,26 @@ pub struct TestApp {
     pub base: String,
     pub dir: tempfile::TempDir,
     pub tokens: Vec<DemoToken>,
+    /// The copied mapping set this server serves.
+    pub mappings: PathBuf,
+    _reloader: Option<reload::Reloader>,
 }
 
 pub fn spawn_app() -> TestApp {
     spawn_with(|_| {})
 }
 
+/// Like [`spawn_app`], with hot reload watching the config and mapping files.
+pub fn spawn_reloading() -> TestApp {
+    start(|_| {}, true)
+}
+
 /// Like [`spawn_app`], after `edit` has changed the copied mapping set.
 pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
+    start(edit, false)
+}
+
+fn start(edit: impl FnOnce(&Path), reloading: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
@@ -64,13 +76,20 @@ pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("addr").port();
     let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
+    let reloader = reloading.then(|| reload::start(config.clone(), Arc::clone(&state.snapshot)).expect("start reload"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = http::serve(state, listener).expect("serve");
             server.await
         })
     });
-    TestApp { base: format!("http://127.0.0.1:{port}{BASE_PATH}"), dir, tokens: db.tokens.clone() }
+    TestApp {
+        base: format!("http://127.0.0.1:{port}{BASE_PATH}"),
+        dir,
+        tokens: db.tokens.clone(),
+        mappings,
+        _reloader: reloader,
+    }
 }
 
 pub fn write_tokens(path: &Path, tokens: &[DemoToken]) {

@@ -37,12 +37,17 @@ fn logs_carry_no_tokens_bsns_or_names() {
         get_url(&format!("{base}/{path}"), Some(token), None);
     }
     get_url(&format!("{base}/Patient"), Some("wrong-token-1234"), None);
+    // SIGHUP reloads, like a changed file.
+    let hup = Command::new("kill").args(["-HUP", &server.id().to_string()]).status().expect("kill -HUP");
+    assert!(hup.success());
+    std::thread::sleep(std::time::Duration::from_millis(500));
     server.kill().expect("stop server");
     server.wait().expect("server exit");
     let mut logs = String::new();
     server.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
     server.stdout.take().expect("stdout").read_to_string(&mut logs).expect("read logs");
     assert!(logs.contains("request"), "the server logged no requests:\n{logs}");
+    assert!(logs.contains("reload applied") && logs.contains("Signal"), "SIGHUP did not reload:\n{logs}");
     for secret in [token.as_str(), db.tokens[0].bsn.as_str(), family.as_str(), "wrong-token-1234"] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`:\n{logs}");
     }

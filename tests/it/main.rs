@@ -9,5 +9,6 @@ mod inspect;
 mod isolation;
 mod logs;
 mod mapping_sets;
+mod reload;
 mod validate_cli;
 mod validation;
