@@ -3,6 +3,7 @@
 use crate::http::{self, AppState};
 use crate::mapping::{Diagnostic, Severity};
 use crate::runtime::reload::{self, ReloadEvent};
+use crate::runtime::systemd;
 use crate::runtime::Snapshot;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
@@ -226,7 +227,19 @@ fn serve(config: &Path) -> ExitCode {
         let server = http::serve(state, listener)?;
         forward_sighup(reloader.signal.clone())?;
         tracing::info!(%listen, services = ?services, "serving");
+        // Listeners are bound and sources were checked: tell systemd we are up.
+        systemd::notify_or_warn(&format!("READY=1\nSTATUS=serving {} data services on {listen}", services.len()));
+        if let Some(every) = systemd::watchdog_interval() {
+            actix_web::rt::spawn(async move {
+                let mut tick = actix_web::rt::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    systemd::notify_or_warn("WATCHDOG=1");
+                }
+            });
+        }
         let outcome = server.await;
+        systemd::notify_or_warn("STOPPING=1");
         drop(reloader);
         outcome
     });

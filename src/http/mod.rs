@@ -44,6 +44,8 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
         app
     })
     .workers(workers)
+    // On SIGTERM: stop accepting, give in-flight requests this long to finish.
+    .shutdown_timeout(30)
     .listen(listener)?
     .run();
     Ok(server)

@@ -3,6 +3,7 @@
 pub mod reload;
 mod service;
 mod snapshot;
+pub mod systemd;
 
 pub use service::{params_of, DataService, SearchPage, ServiceError, TypeSearch};
 pub use snapshot::Snapshot;

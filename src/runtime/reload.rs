@@ -63,7 +63,9 @@ pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloade
                 // Coalesce a burst of events into one reload.
                 while rx.try_recv().is_ok() {}
                 let started = Instant::now();
+                super::systemd::notify_or_warn("RELOADING=1");
                 let outcome = reload(&config, &current);
+                super::systemd::notify_or_warn("READY=1");
                 let elapsed_ms = started.elapsed().as_millis() as u64;
                 match outcome {
                     ReloadOutcome::Applied => tracing::info!(?event, elapsed_ms, "reload applied"),

@@ -10,5 +10,6 @@ mod isolation;
 mod logs;
 mod mapping_sets;
 mod reload;
+mod systemd;
 mod validate_cli;
 mod validation;
