@@ -214,6 +214,13 @@ fn serve(config: &Path) -> ExitCode {
             return ExitCode::from(EXIT_UNAVAILABLE);
         }
     };
+    let admin_listener = match snapshot.settings.admin.map(TcpListener::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen on the admin address");
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+    };
     let services: Vec<String> = snapshot.services.iter().map(|s| s.base_path.clone()).collect();
     let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
     let reloader = match reload::start(config.to_path_buf(), Arc::clone(&state.snapshot)) {
@@ -224,6 +231,11 @@ fn serve(config: &Path) -> ExitCode {
         }
     };
     let result = actix_web::rt::System::new().block_on(async move {
+        if let Some(admin) = admin_listener {
+            let admin_addr = admin.local_addr()?;
+            actix_web::rt::spawn(http::serve_admin(state.clone(), admin)?);
+            tracing::info!(%admin_addr, "admin listener: /healthz /readyz /metrics");
+        }
         let server = http::serve(state, listener)?;
         forward_sighup(reloader.signal.clone())?;
         tracing::info!(%listen, services = ?services, "serving");

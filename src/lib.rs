@@ -14,5 +14,6 @@ pub mod fhir;
 pub mod http;
 pub mod inspect;
 pub mod mapping;
+pub mod metrics;
 pub mod runtime;
 pub mod search;

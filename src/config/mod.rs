@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct Settings {
     pub file: PathBuf,
     pub listen: SocketAddr,
+    /// Health, readiness and metrics; `None`: no admin listener.
+    pub admin: Option<SocketAddr>,
     /// The externally visible base of all links, e.g. `https://dva.example.nl`; without it the
     /// request's own scheme and host are used.
     pub public_url: Option<String>,

@@ -14,6 +14,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     server: RawServer,
+    admin: Option<RawAdmin>,
     #[serde(default)]
     fhir: RawFhir,
     auth: RawAuth,
@@ -29,6 +30,12 @@ struct RawServer {
     listen: Spanned<String>,
     public_url: Option<Spanned<String>>,
     workers: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +134,26 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
             None
         }
     };
+    let admin = raw.admin.as_ref().and_then(|a| match a.listen.get_ref().parse::<SocketAddr>() {
+        Ok(addr) => {
+            if !addr.ip().is_loopback() {
+                diags.warning(
+                    file,
+                    at(a.listen.span()),
+                    "the admin listener is reachable from other hosts; it serves metrics without authentication",
+                );
+            }
+            Some(addr)
+        }
+        Err(_) => {
+            diags.error(
+                file,
+                at(a.listen.span()),
+                format!("`{}` is not an address:port such as 127.0.0.1:9464", a.listen.get_ref()),
+            );
+            None
+        }
+    });
     let public_url = raw.server.public_url.as_ref().and_then(|u| {
         let text_url = u.get_ref().trim_end_matches('/');
         match url::Url::parse(text_url) {
@@ -264,6 +291,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     Some(Settings {
         file: file.to_path_buf(),
         listen: listen?,
+        admin,
         public_url,
         workers: workers.max(1),
         time_zone: time_zone?,

@@ -92,6 +92,9 @@ fn config_text(listen: SocketAddr, mappings: &Path) -> String {
 [server]
 listen = "{listen}"
 
+[admin]
+listen = "127.0.0.1:9464"
+
 [fhir]
 time_zone = "Europe/Amsterdam"
 

@@ -1,8 +1,9 @@
 //! The one place a request is authenticated, and content negotiation.
 
 use super::{ApiError, AppState};
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
 use crate::fhir::IssueType;
+use crate::metrics;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest};
@@ -22,7 +23,15 @@ impl FromRequest for Authenticated {
         };
         let snapshot = state.snapshot.load();
         let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        ready(snapshot.tokens.authenticate(header).map(Authenticated).map_err(ApiError::from))
+        ready(snapshot.tokens.authenticate(header).map(Authenticated).map_err(|e| {
+            let reason = match e {
+                AuthError::Missing => "missing",
+                AuthError::Malformed => "malformed",
+                AuthError::Invalid => "invalid",
+            };
+            metrics::count("dva_auth_failures_total", vec![("reason", reason.to_owned())]);
+            ApiError::from(e)
+        }))
     }
 }
 

@@ -5,6 +5,7 @@ use super::links::{base_url, search_link};
 use super::{ApiError, AppState};
 use crate::engine::Problem;
 use crate::fhir::{self, JSON_MIME};
+use crate::metrics;
 use crate::runtime::{params_of, DataService, Snapshot};
 use crate::search::{parse_search, SearchSpec};
 use actix_web::body::MessageBody;
@@ -178,6 +179,23 @@ pub async fn log_request(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let response = next.call(req).await?;
-    tracing::info!(%method, %path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    // Routing has run: the data service and resource type are known now.
+    let request = response.request();
+    let service = request.app_data::<web::Data<ServiceName>>().map_or_else(|| "none".to_owned(), |s| s.0.clone());
+    let resource_type = request.match_info().get("type").map_or("none", |t| {
+        if t.chars().all(|c| c.is_ascii_alphanumeric() || c == '$') && t.len() <= 40 {
+            t
+        } else {
+            "invalid"
+        }
+    });
+    metrics::count(
+        "dva_requests_total",
+        vec![("service", service.clone()), ("resource_type", resource_type.to_owned()), ("status", status.to_string())],
+    );
+    metrics::observe("dva_request_duration_seconds", vec![("service", service)], elapsed);
     Ok(response)
 }

@@ -1,11 +1,13 @@
 //! The actix-web app: routes per data service, content negotiation, the authentication
 //! extractor, and errors as OperationOutcomes.
 
+mod admin;
 mod error;
 mod extract;
 mod handlers;
 mod links;
 
+pub use admin::serve_admin;
 pub use error::ApiError;
 
 use crate::runtime::Snapshot;

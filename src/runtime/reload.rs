@@ -67,6 +67,8 @@ pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloade
                 let outcome = reload(&config, &current);
                 super::systemd::notify_or_warn("READY=1");
                 let elapsed_ms = started.elapsed().as_millis() as u64;
+                let label = if outcome == ReloadOutcome::Applied { "applied" } else { "rejected" };
+                crate::metrics::count("dva_reloads_total", vec![("outcome", label.to_owned())]);
                 match outcome {
                     ReloadOutcome::Applied => tracing::info!(?event, elapsed_ms, "reload applied"),
                     ReloadOutcome::Rejected(lines) => {

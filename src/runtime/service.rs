@@ -84,6 +84,18 @@ impl DataService {
         self.types.get(resource_type)
     }
 
+    /// Runs one statement, timing it for the metrics.
+    fn query(&self, statement: &dva_source_api::Statement) -> Result<RowSet, SourceError> {
+        let started = std::time::Instant::now();
+        let result = self.source.query(statement);
+        crate::metrics::observe(
+            "dva_db_statement_duration_seconds",
+            vec![("service", self.name.clone())],
+            started.elapsed(),
+        );
+        result
+    }
+
     fn eval_context(&self) -> EvalContext<'_> {
         EvalContext { time_zone: self.time_zone, code_tables: &self.mappings.code_tables }
     }
@@ -91,7 +103,7 @@ impl DataService {
     /// The patient's key in the legacy database, from the token's BSN. `None`: not known here.
     pub fn patient_key(&self, bsn: &str) -> Result<Option<Value>, ServiceError> {
         let statement = search::lookup_statement(&self.mappings.patient_lookup, self.source.dialect(), bsn);
-        let rows = self.source.query(&statement)?;
+        let rows = self.query(&statement)?;
         match rows.rows.as_slice() {
             [] => Ok(None),
             [row] => Ok(row.first().filter(|v| !v.is_null()).cloned()),
@@ -122,7 +134,7 @@ impl DataService {
                 // The page is full: is there anything left in this mapping? One row tells.
                 let probe = search::page_statement(mapping, dialect, patient, &request.criteria, tables, 1, offset);
                 if let Some(probe) = probe {
-                    if !self.source.query(&probe)?.rows.is_empty() {
+                    if !self.query(&probe)?.rows.is_empty() {
                         next = Some(Cursor { mapping: i, offset });
                         break;
                     }
@@ -134,7 +146,7 @@ impl DataService {
             else {
                 continue;
             };
-            let mut rows = self.source.query(&statement)?;
+            let mut rows = self.query(&statement)?;
             if rows.rows.len() as u64 > remaining {
                 rows.rows.truncate(remaining as usize);
                 next = Some(Cursor { mapping: i, offset: offset + remaining });
@@ -171,7 +183,7 @@ impl DataService {
         for mapping in self.mappings.for_type(resource_type) {
             let Some(column_value) = mapping.id.column_value(id) else { continue };
             let statement = search::read_statement(mapping, self.source.dialect(), patient, column_value);
-            let rows = self.source.query(&statement)?;
+            let rows = self.query(&statement)?;
             let (resources, problems) = self.build(mapping, patient, rows)?;
             // Two rows with one id would be a mapping error; serve neither rather than guess.
             if resources.len() == 1 {
@@ -211,7 +223,7 @@ impl DataService {
             };
             let mut child_rows = RowSet::default();
             for statement in search::child_statements(&child.query, &child.key, self.source.dialect(), patient, &keys) {
-                append(&mut child_rows, self.source.query(&statement)?);
+                append(&mut child_rows, self.query(&statement)?);
             }
             let grandchildren = self.fetch_children(&child.scope, &child_rows, patient)?;
             out.push(ScopeRows { rows: child_rows, children: grandchildren });

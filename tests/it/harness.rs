@@ -43,6 +43,8 @@ pub fn repo_mappings() -> PathBuf {
 
 pub struct TestApp {
     pub base: String,
+    /// `http://127.0.0.1:port` of the admin listener.
+    pub admin: String,
     pub dir: tempfile::TempDir,
     pub tokens: Vec<DemoToken>,
     /// The copied mapping set this server serves.
@@ -56,26 +58,46 @@ pub fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with hot reload watching the config and mapping files.
 pub fn spawn_reloading() -> TestApp {
-    start(|_| {}, true)
+    start(|_| {}, true, false)
+}
+
+/// Like [`spawn_app`], over its own copy of the demo database (`dir/ehr.sqlite`), which a
+/// test may take away to play a database that is down.
+pub fn spawn_own_db() -> TestApp {
+    start(|_| {}, false, true)
 }
 
 /// Like [`spawn_app`], after `edit` has changed the copied mapping set.
 pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
-    start(edit, false)
+    start(edit, false, false)
 }
 
-fn start(edit: impl FnOnce(&Path), reloading: bool) -> TestApp {
+fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
     copy_dir(&repo_mappings(), &mappings);
     edit(&mappings);
     write_tokens(&dir.path().join("tokens.json"), &db.tokens);
-    let config = write_config(dir.path(), &db.path, &mappings);
+    let db_path = if own_db {
+        let copy = dir.path().join("ehr.sqlite");
+        std::fs::copy(&db.path, &copy).expect("copy the demo database");
+        copy
+    } else {
+        db.path.clone()
+    };
+    let config = write_config(dir.path(), &db_path, &mappings);
     let snapshot = Snapshot::load(&config).unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("addr").port();
     let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
+    let admin_listener = TcpListener::bind("127.0.0.1:0").expect("bind admin port 0");
+    let admin_port = admin_listener.local_addr().expect("addr").port();
+    let admin_state = state.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new()
+            .block_on(async move { http::serve_admin(admin_state, admin_listener).expect("admin").await })
+    });
     let reloader = reloading.then(|| reload::start(config.clone(), Arc::clone(&state.snapshot)).expect("start reload"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -85,6 +107,7 @@ fn start(edit: impl FnOnce(&Path), reloading: bool) -> TestApp {
     });
     TestApp {
         base: format!("http://127.0.0.1:{port}{BASE_PATH}"),
+        admin: format!("http://127.0.0.1:{admin_port}"),
         dir,
         tokens: db.tokens.clone(),
         mappings,

@@ -1,6 +1,7 @@
 //! The one integration-test binary: a real server on port 0 over a generated demo database,
 //! called over real HTTP.
 
+mod admin;
 mod api;
 mod architecture;
 mod golden;

@@ -71,4 +71,17 @@ pub trait RowSource: Send + Sync {
 
     /// A cheap check that the database answers.
     fn health(&self) -> Result<(), SourceError>;
+
+    /// Connections open and idle in the pool, for metrics; `None` when there is no pool.
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+}
+
+/// A snapshot of a connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max: u32,
+    pub open: u32,
+    pub idle: u32,
 }

@@ -7,7 +7,7 @@ use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteType, SqliteValue};
 use diesel::{Connection, RunQueryDsl};
-use dva_source_api::{Dialect, RowSet, RowSource, SourceError, Statement, Value};
+use dva_source_api::{Dialect, PoolStatus, RowSet, RowSource, SourceError, Statement, Value};
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ const MAX_BINDS: usize = 32_766;
 pub struct SqliteSource {
     pool: Pool<ConnectionManager<SqliteConnection>>,
     limits: SourceLimits,
+    path: std::path::PathBuf,
 }
 
 impl SqliteSource {
@@ -36,7 +37,7 @@ impl SqliteSource {
             .connection_timeout(limits.statement_timeout)
             .connection_customizer(Box::new(ReadOnly { busy_timeout: limits.statement_timeout }))
             .build_unchecked(ConnectionManager::new(url));
-        Ok(Self { pool, limits })
+        Ok(Self { pool, limits, path: path.to_path_buf() })
     }
 }
 
@@ -64,8 +65,17 @@ impl RowSource for SqliteSource {
     }
 
     fn health(&self) -> Result<(), SourceError> {
+        // Pooled connections keep a moved or deleted file open; the path is what a restart uses.
+        if !self.path.is_file() {
+            return Err(SourceError::Unavailable(format!("{} is missing", self.path.display())));
+        }
         let mut conn = self.pool.get().map_err(|e| SourceError::Unavailable(e.to_string()))?;
         conn.batch_execute("SELECT 1").map_err(|e| SourceError::Unavailable(e.to_string()))
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let state = self.pool.state();
+        Some(PoolStatus { max: self.pool.max_size(), open: state.connections, idle: state.idle_connections })
     }
 }
 

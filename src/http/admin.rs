@@ -1,0 +1,71 @@
+//! The admin listener (localhost by default): liveness, readiness and Prometheus metrics.
+//! Separate from the FHIR listener so that it is never exposed to PGOs.
+
+use super::AppState;
+use crate::metrics;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::json;
+use std::net::TcpListener;
+
+pub fn serve_admin(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(scrape))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run())
+}
+
+/// Alive: the process answers.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+/// Ready: every data service's database answers.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.snapshot.load_full();
+    let checks = web::block(move || {
+        snapshot
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.source.health().err().map(|e| e.to_string())))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let ready = !checks.is_empty() && checks.iter().all(|(_, e)| e.is_none());
+    let services: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(name, error)| (name, json!(if error.is_none() { "ready" } else { "database unavailable" })))
+        .collect();
+    let body = json!({"status": if ready { "ready" } else { "not ready" }, "services": services});
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn scrape(state: web::Data<AppState>) -> HttpResponse {
+    let snapshot = state.snapshot.load();
+    let mut gauges = Vec::new();
+    for service in &snapshot.services {
+        if let Some(pool) = service.source.pool_status() {
+            for (state, value) in [("max", pool.max), ("open", pool.open), ("idle", pool.idle)] {
+                gauges.push((
+                    "dva_source_pool_connections",
+                    vec![("service", service.name.clone()), ("state", state.to_owned())],
+                    f64::from(value),
+                ));
+            }
+        }
+    }
+    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4")).body(metrics::render(&gauges))
+}
