@@ -24,8 +24,18 @@ pub const EXIT_UNAVAILABLE: u8 = 69;
     about = "MedMij DVA resource server: serves a legacy EHR database as FHIR, through mapping files"
 )]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` for log collectors. Under systemd,
+    /// stderr goes to the journal either way.
+    #[arg(long, global = true, env = "DVA_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -87,7 +97,7 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Validate { config } => validate(&config),
@@ -127,9 +137,13 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DVA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if let LogFormat::Json = format {
+        tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+        return;
+    }
     // Colours only for a person at a terminal; journald and files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();

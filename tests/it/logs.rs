@@ -18,6 +18,7 @@ fn logs_carry_no_tokens_bsns_or_names() {
         .args(["serve", "--config"])
         .arg(&config)
         .env("DVA_LOG", "debug")
+        .env("DVA_LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -47,6 +48,9 @@ fn logs_carry_no_tokens_bsns_or_names() {
     server.stderr.take().expect("stderr").read_to_string(&mut logs).expect("read logs");
     server.stdout.take().expect("stdout").read_to_string(&mut logs).expect("read logs");
     assert!(logs.contains("request"), "the server logged no requests:\n{logs}");
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON log line: {line}");
+    }
     assert!(logs.contains("reload applied") && logs.contains("Signal"), "SIGHUP did not reload:\n{logs}");
     for secret in [token.as_str(), db.tokens[0].bsn.as_str(), family.as_str(), "wrong-token-1234"] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`:\n{logs}");
