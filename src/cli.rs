@@ -186,8 +186,21 @@ fn with_snapshot(config: &Path, f: impl FnOnce(&Snapshot) -> Result<(), String>)
     }
 }
 
+/// Large mapping sets take a moment: people at a terminal see how far it is.
+fn progress_on_terminal() -> impl FnMut(&str, usize, usize) {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    move |service, done, total| {
+        if terminal && total >= 50 && (done % 25 == 0 || done == total) {
+            eprint!("\r{service}: compiled {done} of {total} mapping files");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+}
+
 fn validate(config: &Path) -> ExitCode {
-    match Snapshot::check(config) {
+    match Snapshot::check(config, &mut progress_on_terminal()) {
         Ok((settings, warnings)) => {
             print_diagnostics(&warnings);
             println!(

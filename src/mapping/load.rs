@@ -17,6 +17,11 @@ const START: Pos = Pos { line: 1, column: 1 };
 /// Loads the mapping set in `dir`. Returns the set only when there are no errors; warnings
 /// come back either way.
 pub fn load_set(dir: &Path) -> (Option<MappingSet>, Diagnostics) {
+    load_set_with_progress(dir, &mut |_, _| {})
+}
+
+/// [`load_set`], calling `progress(done, total)` after each mapping file.
+pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> (Option<MappingSet>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let service_path = dir.join(SERVICE_FILE);
     let Some(service_doc) = read_yaml(&service_path, &mut diags) else {
@@ -43,12 +48,13 @@ pub fn load_set(dir: &Path) -> (Option<MappingSet>, Diagnostics) {
 
     let mut mappings = Vec::new();
     if let Some(service) = &service {
-        for file in &files {
+        for (done, file) in files.iter().enumerate() {
             if let Some(doc) = read_yaml(file, &mut diags) {
                 if let Some(m) = compile_mapping(file, &doc, service, &mut diags) {
                     mappings.push(m);
                 }
             }
+            progress(done + 1, files.len());
         }
     }
     mappings.sort_by(|a, b| (&a.resource_type, &a.file).cmp(&(&b.resource_type, &b.file)));

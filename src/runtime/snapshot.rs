@@ -20,11 +20,16 @@ pub struct Snapshot {
 impl Snapshot {
     /// Validates config and all mappings without touching the databases.
     /// Returns the warnings on success, and every problem on failure.
-    pub fn check(config: &Path) -> Result<(Settings, Vec<Diagnostic>), Vec<Diagnostic>> {
+    pub fn check(
+        config: &Path,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> Result<(Settings, Vec<Diagnostic>), Vec<Diagnostic>> {
         let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
         let mut diags = Diagnostics::default();
         for service in &settings.services {
-            let (_, d) = mapping::load_set(&service.mappings);
+            let (_, d) = mapping::load_set_with_progress(&service.mappings, &mut |done, total| {
+                progress(&service.name, done, total)
+            });
             diags.extend(d);
         }
         let AuthSettings::StaticTokens { file } = &settings.auth;

@@ -52,3 +52,13 @@ fn the_examples_in_the_mapping_reference_compile() {
     let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
     assert!(set.is_some() && diags.items.is_empty(), "{}", shown.join("\n"));
 }
+
+#[test]
+fn progress_is_reported_per_mapping_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data");
+    let mut calls = Vec::new();
+    let (set, _) = dva_connector::mapping::load_set_with_progress(&dir, &mut |done, total| calls.push((done, total)));
+    let files = set.expect("compiles").mappings.len();
+    assert_eq!(calls.len(), files);
+    assert_eq!(calls.last(), Some(&(files, files)));
+}
