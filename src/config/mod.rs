@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct Settings {
     pub file: PathBuf,
     pub listen: SocketAddr,
-    /// Health, readiness and metrics; `None`: no admin listener.
+    /// Health, readiness and metrics (default 127.0.0.1:9464).
     pub admin: Option<SocketAddr>,
     /// The externally visible base of all links, e.g. `https://dva.example.nl`; without it the
     /// request's own scheme and host are used.

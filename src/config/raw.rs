@@ -32,6 +32,8 @@ struct RawServer {
     workers: Option<Spanned<usize>>,
 }
 
+const DEFAULT_ADMIN: &str = "127.0.0.1:9464";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAdmin {
@@ -134,24 +136,28 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
             None
         }
     };
-    let admin = raw.admin.as_ref().and_then(|a| match a.listen.get_ref().parse::<SocketAddr>() {
-        Ok(addr) => {
-            if !addr.ip().is_loopback() {
-                diags.warning(
+    // On by default, on localhost: metrics and readiness carry no authentication.
+    let default_admin = RawAdmin { listen: Spanned::new(0..0, DEFAULT_ADMIN.to_owned()) };
+    let admin = Some(raw.admin.as_ref().unwrap_or(&default_admin)).and_then(|a| {
+        match a.listen.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => {
+                if !addr.ip().is_loopback() {
+                    diags.warning(
+                        file,
+                        at(a.listen.span()),
+                        "the admin listener is reachable from other hosts; it serves metrics without authentication",
+                    );
+                }
+                Some(addr)
+            }
+            Err(_) => {
+                diags.error(
                     file,
                     at(a.listen.span()),
-                    "the admin listener is reachable from other hosts; it serves metrics without authentication",
+                    format!("`{}` is not an address:port such as 127.0.0.1:9464", a.listen.get_ref()),
                 );
+                None
             }
-            Some(addr)
-        }
-        Err(_) => {
-            diags.error(
-                file,
-                at(a.listen.span()),
-                format!("`{}` is not an address:port such as 127.0.0.1:9464", a.listen.get_ref()),
-            );
-            None
         }
     });
     let public_url = raw.server.public_url.as_ref().and_then(|u| {

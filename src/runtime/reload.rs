@@ -122,6 +122,9 @@ fn needs_restart(running: &Snapshot, next: &Snapshot) -> Vec<String> {
     if a.listen != b.listen {
         out.push(format!("{file}: `listen` changed from {} to {}; that takes a restart", a.listen, b.listen));
     }
+    if a.admin != b.admin {
+        out.push(format!("{file}: the admin `listen` changed; that takes a restart"));
+    }
     if a.workers != b.workers {
         out.push(format!("{file}: `workers` changed from {} to {}; that takes a restart", a.workers, b.workers));
     }

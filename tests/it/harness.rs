@@ -132,6 +132,9 @@ pub fn write_config(dir: &Path, db: &Path, mappings: &Path) -> PathBuf {
 listen = "127.0.0.1:0"
 workers = 1
 
+[admin]
+listen = "127.0.0.1:0"
+
 [auth]
 mode = "static"
 token_file = "tokens.json"

@@ -12,7 +12,8 @@ fn logs_carry_no_tokens_bsns_or_names() {
     write_tokens(&dir.path().join("tokens.json"), &db.tokens);
     let config = write_config(dir.path(), &db.path, &repo_mappings());
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let text = std::fs::read_to_string(&config).expect("config").replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let text =
+        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
     std::fs::write(&config, text).expect("config");
     let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
         .args(["serve", "--config"])
