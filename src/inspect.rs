@@ -3,7 +3,7 @@
 //! person running them; nothing here is logged.
 
 use crate::fhir;
-use crate::runtime::{params_of, DataService, Snapshot};
+use crate::runtime::{DataService, Snapshot};
 use crate::search::{self, parse_search, SearchRequest, SearchSpec};
 use dva_source_api::{Statement, Value};
 use std::fmt::Write;
@@ -51,9 +51,8 @@ fn target<'a>(snapshot: &'a Snapshot, request: &str) -> Result<Target<'a>, Strin
 
 fn parse(service: &DataService, resource_type: &str, query: &str) -> Result<SearchRequest, String> {
     let type_search = service.type_search(resource_type).ok_or("type not mapped")?;
-    let params = params_of(type_search);
     let spec = SearchSpec {
-        params: &params,
+        params: &type_search.params,
         includes: &type_search.includes,
         time_zone: service.time_zone,
         default_count: service.default_count,

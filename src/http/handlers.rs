@@ -6,7 +6,7 @@ use super::{ApiError, AppState};
 use crate::engine::Problem;
 use crate::fhir::{self, JSON_MIME};
 use crate::metrics;
-use crate::runtime::{params_of, DataService, Snapshot};
+use crate::runtime::{DataService, Snapshot};
 use crate::search::{parse_search, SearchSpec};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -53,9 +53,8 @@ pub async fn search(
     let resource_type = path.into_inner();
     let (snapshot, service) = service(&state, &name)?;
     let type_search = supported_type(&service, &resource_type)?;
-    let params = params_of(type_search);
     let spec = SearchSpec {
-        params: &params,
+        params: &type_search.params,
         includes: &type_search.includes,
         time_zone: service.time_zone,
         default_count: service.default_count,

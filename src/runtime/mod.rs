@@ -5,5 +5,5 @@ mod service;
 mod snapshot;
 pub mod systemd;
 
-pub use service::{params_of, DataService, SearchPage, ServiceError, TypeSearch};
+pub use service::{DataService, SearchPage, ServiceError, TypeSearch};
 pub use snapshot::Snapshot;

@@ -320,8 +320,3 @@ fn references_at(json: &Json, path: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
-
-/// The parameters of a type, by name, for parsing a search.
-pub fn params_of(search: &TypeSearch) -> BTreeMap<String, &SearchParamDef> {
-    search.params.iter().map(|(k, v)| (k.clone(), v)).collect()
-}

@@ -42,7 +42,7 @@ pub struct SearchRequest {
 
 /// What a search on one type accepts.
 pub struct SearchSpec<'a> {
-    pub params: &'a BTreeMap<String, &'a SearchParamDef>,
+    pub params: &'a BTreeMap<String, SearchParamDef>,
     pub includes: &'a BTreeSet<String>,
     pub time_zone: Tz,
     pub default_count: usize,
