@@ -4,7 +4,7 @@
 
 use crate::fhir;
 use crate::runtime::{DataService, Snapshot};
-use crate::search::{self, parse_search, SearchRequest, SearchSpec};
+use crate::search::{self, SearchRequest};
 use dva_source_api::{Statement, Value};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -50,15 +50,7 @@ fn target<'a>(snapshot: &'a Snapshot, request: &str) -> Result<Target<'a>, Strin
 }
 
 fn parse(service: &DataService, resource_type: &str, query: &str) -> Result<SearchRequest, String> {
-    let type_search = service.type_search(resource_type).ok_or("type not mapped")?;
-    let spec = SearchSpec {
-        params: &type_search.params,
-        includes: &type_search.includes,
-        time_zone: service.time_zone,
-        default_count: service.default_count,
-        max_count: service.max_count,
-    };
-    parse_search(query, &spec).map_err(|e| format!("the server would answer 400: {e}"))
+    service.parse_search(resource_type, query).map_err(|e| format!("the server would answer 400: {e}"))
 }
 
 fn print_statement(out: &mut String, title: &str, statement: &Statement) {

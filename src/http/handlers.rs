@@ -7,7 +7,6 @@ use crate::engine::Problem;
 use crate::fhir::{self, JSON_MIME};
 use crate::metrics;
 use crate::runtime::{DataService, Snapshot};
-use crate::search::{parse_search, SearchSpec};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -52,15 +51,8 @@ pub async fn search(
     negotiate(&req)?;
     let resource_type = path.into_inner();
     let (snapshot, service) = service(&state, &name)?;
-    let type_search = supported_type(&service, &resource_type)?;
-    let spec = SearchSpec {
-        params: &type_search.params,
-        includes: &type_search.includes,
-        time_zone: service.time_zone,
-        default_count: service.default_count,
-        max_count: service.max_count,
-    };
-    let request = parse_search(req.query_string(), &spec).map_err(|e| ApiError::bad_request(e.0))?;
+    supported_type(&service, &resource_type)?;
+    let request = service.parse_search(&resource_type, req.query_string()).map_err(|e| ApiError::bad_request(e.0))?;
     let base = base_url(&req, &snapshot, &service.base_path);
     let self_link = search_link(&base, &resource_type, &request.echo);
 

@@ -5,7 +5,7 @@ use crate::config::{ServiceSettings, Settings};
 use crate::engine::{self, EvalContext, Problem, ScopeRows};
 use crate::fhir::{self, BundleEntry, FhirVersion, Resource, SearchMode, ServedResource};
 use crate::mapping::{CompiledMapping, MappingSet, Scope, SearchParamDef};
-use crate::search::{self, Cursor, SearchRequest};
+use crate::search::{self, Cursor, SearchError, SearchRequest, SearchSpec};
 use dva_source_api::{RowSet, RowSource, SourceError, Value};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -94,6 +94,21 @@ impl DataService {
             started.elapsed(),
         );
         result
+    }
+
+    /// A search's query string, checked against what `resource_type`'s mappings declare.
+    /// The caller has checked that the type is mapped; an unmapped one has no parameters.
+    pub fn parse_search(&self, resource_type: &str, query: &str) -> Result<SearchRequest, SearchError> {
+        let empty = TypeSearch { params: BTreeMap::new(), includes: BTreeSet::new() };
+        let type_search = self.types.get(resource_type).unwrap_or(&empty);
+        let spec = SearchSpec {
+            params: &type_search.params,
+            includes: &type_search.includes,
+            time_zone: self.time_zone,
+            default_count: self.default_count,
+            max_count: self.max_count,
+        };
+        search::parse_search(query, &spec)
     }
 
     fn eval_context(&self) -> EvalContext<'_> {
