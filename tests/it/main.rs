@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod golden;
 mod harness;
+mod hostile;
 mod inspect;
 mod isolation;
 mod logs;
