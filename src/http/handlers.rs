@@ -2,6 +2,7 @@
 
 use super::extract::{negotiate, Authenticated};
 use super::links::{base_url, search_link};
+use super::medmij::RequestIds;
 use super::{ApiError, AppState};
 use crate::engine::Problem;
 use crate::fhir::{self, JSON_MIME};
@@ -11,7 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -172,7 +173,16 @@ pub async fn log_request(
     let response = next.call(req).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    tracing::info!(%method, %path, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    let ids = response.request().extensions().get::<RequestIds>().cloned().unwrap_or_default();
+    tracing::info!(
+        %method,
+        %path,
+        status,
+        elapsed_ms = elapsed.as_millis() as u64,
+        request_id = ids.request_id.as_deref().unwrap_or("-"),
+        correlation_id = ids.correlation_id.as_deref().unwrap_or("-"),
+        "request"
+    );
     // Routing has run: the data service and resource type are known now.
     let request = response.request();
     let service = request.app_data::<web::Data<ServiceName>>().map_or_else(|| "none".to_owned(), |s| s.0.clone());

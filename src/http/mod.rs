@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod handlers;
 mod links;
+pub mod medmij;
 
 pub use admin::serve_admin;
 pub use error::ApiError;
@@ -31,6 +32,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(state.clone()))
+            .wrap(middleware::from_fn(medmij::check_ids))
             .wrap(middleware::from_fn(handlers::log_request))
             .default_service(web::to(handlers::not_found));
         for (name, base) in &services {

@@ -198,3 +198,31 @@ fn include_adds_the_general_practitioner_once() {
     let gp = entries[0]["resource"]["generalPractitioner"][0]["reference"].as_str().expect("gp reference");
     assert_eq!(format!("Practitioner/{}", entries[1]["resource"]["id"].as_str().expect("id")), gp);
 }
+
+#[test]
+fn medmij_request_ids_are_checked_and_echoed() {
+    let app = spawn_app();
+    let token = app.token(0);
+    let (request_id, correlation_id) = ("57510be1-73e6-4a75-9db8-ee005cced48f", "c0e7b545-9606-4eef-bea7-75d8addaa54b");
+    let ok = ureq::get(&format!("{}/Patient", app.base))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("MedMij-Request-ID", request_id)
+        .set("X-Correlation-ID", correlation_id)
+        .call()
+        .expect("200");
+    assert_eq!(ok.header("MedMij-Request-ID"), Some(request_id));
+    assert_eq!(ok.header("X-Correlation-ID"), Some(correlation_id));
+    for (name, bad) in [("MedMij-Request-ID", "not-a-uuid"), ("X-Correlation-ID", "57510be1-73e6-4a75-9db8")] {
+        match ureq::get(&format!("{}/Patient", app.base))
+            .set("Authorization", &format!("Bearer {token}"))
+            .set(name, bad)
+            .call()
+        {
+            Err(ureq::Error::Status(400, r)) => {
+                let body: Json = serde_json::from_str(&r.into_string().expect("body")).expect("json");
+                assert_eq!(outcome_code(&body), "invalid");
+            }
+            other => panic!("{name}: {bad}: expected 400, got {other:?}"),
+        }
+    }
+}

@@ -35,6 +35,11 @@ fn logs_carry_no_tokens_bsns_or_names() {
         let bundle = get_url(&format!("{base}/Patient"), Some(token), None).body;
         bundle["entry"][0]["resource"]["name"][0]["family"].as_str().expect("family").to_owned()
     };
+    ureq::get(&format!("{base}/Patient"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("MedMij-Request-ID", "57510be1-73e6-4a75-9db8-ee005cced48f")
+        .call()
+        .expect("a request with a MedMij-Request-ID");
     for path in ["Patient", "Observation?date=ge2020-01-01", "Encounter/1", "Patient?bad=1", "MedicationRequest"] {
         get_url(&format!("{base}/{path}"), Some(token), None);
     }
@@ -53,6 +58,10 @@ fn logs_carry_no_tokens_bsns_or_names() {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON log line: {line}");
     }
     assert!(logs.contains("reload applied") && logs.contains("Signal"), "SIGHUP did not reload:\n{logs}");
+    assert!(
+        logs.contains("57510be1-73e6-4a75-9db8-ee005cced48f"),
+        "the MedMij-Request-ID is not in the request log line"
+    );
     for secret in [token.as_str(), db.tokens[0].bsn.as_str(), family.as_str(), "wrong-token-1234"] {
         assert!(!logs.contains(secret), "the logs contain `{secret}`:\n{logs}");
     }
