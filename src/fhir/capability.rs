@@ -34,7 +34,7 @@ pub fn capability_statement(
     if version == FhirVersion::Stu3 {
         cs.insert("acceptUnknown".into(), "no".into());
     }
-    cs.insert("format".into(), json!(["json"]));
+    cs.insert("format".into(), json!(["json", "xml"]));
     cs.insert("rest".into(), json!([{ "mode": "server", "resource": resources }]));
     Json::Object(cs)
 }

@@ -5,10 +5,12 @@ mod bundle;
 mod capability;
 mod generated;
 mod outcome;
+mod xml;
 
 pub use bundle::{searchset, BundleEntry, SearchMode};
 pub use capability::{capability_statement, ServedResource};
 pub use outcome::{IssueType, OperationOutcome};
+pub use xml::{to_xml, XmlError};
 
 /// The FHIR versions the connector serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,8 +45,9 @@ pub fn is_resource_type(version: FhirVersion, name: &str) -> bool {
     types.binary_search(&name).is_ok()
 }
 
-/// The JSON media type of FHIR (the same for STU3 and R4).
+/// The JSON and XML media types of FHIR (the same for STU3 and R4).
 pub const JSON_MIME: &str = "application/fhir+json";
+pub const XML_MIME: &str = "application/fhir+xml";
 
 /// A resource as the engine built it: its type and id, and the JSON object.
 #[derive(Debug, Clone, PartialEq)]

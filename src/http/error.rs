@@ -1,7 +1,8 @@
 //! One error type for every handler; it becomes an OperationOutcome with the right status.
 
+use super::extract::Format;
 use crate::auth::AuthError;
-use crate::fhir::{IssueType, OperationOutcome, JSON_MIME};
+use crate::fhir::{to_xml, FhirVersion, IssueType, OperationOutcome, JSON_MIME, XML_MIME};
 use crate::runtime::ServiceError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -12,11 +13,18 @@ use std::fmt;
 pub struct ApiError {
     pub status: StatusCode,
     pub outcome: OperationOutcome,
+    /// The format the client asked for: the OperationOutcome is written in it.
+    pub format: Format,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, issue: IssueType, text: impl Into<String>) -> Self {
-        Self { status, outcome: OperationOutcome::new(issue, text) }
+        Self { status, outcome: OperationOutcome::new(issue, text), format: Format::Json }
+    }
+
+    pub fn in_format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     pub fn bad_request(text: impl Into<String>) -> Self {
@@ -53,11 +61,15 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
-        response.insert_header((header::CONTENT_TYPE, JSON_MIME));
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"dva-connector\""));
         }
-        response.body(self.outcome.to_json().to_string())
+        let json = self.outcome.to_json();
+        // OperationOutcome is the same in STU3 and R4.
+        match (self.format, to_xml(FhirVersion::Stu3, &json)) {
+            (Format::Xml, Ok(xml)) => response.insert_header((header::CONTENT_TYPE, XML_MIME)).body(xml),
+            _ => response.insert_header((header::CONTENT_TYPE, JSON_MIME)).body(json.to_string()),
+        }
     }
 }
 

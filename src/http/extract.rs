@@ -30,18 +30,40 @@ impl FromRequest for Authenticated {
                 AuthError::Invalid => "invalid",
             };
             metrics::count("dva_auth_failures_total", vec![("reason", reason.to_owned())]);
-            ApiError::from(e)
+            ApiError::from(e).in_format(negotiate(req).unwrap_or_default())
         }))
     }
 }
 
 /// The response formats this server writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
+    #[default]
     Json,
+    Xml,
 }
 
-/// `_format` wins over `Accept`; a request for anything we cannot write gets 406.
+impl Format {
+    /// A `_format` value or media type; `None` for what we cannot write.
+    fn of(name: &str) -> Option<Format> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "json"
+            | "application/json"
+            | "application/fhir+json"
+            | "application/json+fhir"
+            | "*/*"
+            | "application/*"
+            | "" => Some(Format::Json),
+            "xml" | "application/xml" | "application/fhir+xml" | "application/xml+fhir" | "text/xml" => {
+                Some(Format::Xml)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `_format` wins over `Accept`; within `Accept` the highest `q` wins. A request for nothing
+/// we can write gets 406 (in JSON: we cannot know what the client reads).
 pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
     let format_param = crate::search::pairs(req.query_string())
         .unwrap_or_default()
@@ -49,24 +71,23 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
         .find(|(k, _)| k == "_format")
         .map(|(_, v)| v);
     if let Some(f) = format_param {
-        return match f.as_str() {
-            "json" | "application/json" | "application/fhir+json" | "application/json+fhir" => Ok(Format::Json),
-            _ => Err(not_acceptable(&f)),
-        };
+        return Format::of(&f).ok_or_else(|| not_acceptable(&f));
     }
     let Some(accept) = req.headers().get(header::ACCEPT).and_then(|h| h.to_str().ok()) else {
         return Ok(Format::Json);
     };
-    for item in accept.split(',') {
-        let mime = item.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if matches!(
-            mime.as_str(),
-            "application/fhir+json" | "application/json" | "application/json+fhir" | "*/*" | "application/*" | ""
-        ) {
-            return Ok(Format::Json);
-        }
-    }
-    Err(not_acceptable(accept))
+    let mut offers: Vec<(f32, Format)> = accept
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let format = Format::of(parts.next().unwrap_or_default())?;
+            let q = parts.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+            (q > 0.0).then_some((q, format))
+        })
+        .collect();
+    // Stable: among equal q, the first listed wins.
+    offers.sort_by(|a, b| b.0.total_cmp(&a.0));
+    offers.first().map(|(_, f)| *f).ok_or_else(|| not_acceptable(accept))
 }
 
 fn not_acceptable(what: &str) -> ApiError {
@@ -74,6 +95,6 @@ fn not_acceptable(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         IssueType::NotSupported,
-        format!("cannot produce `{what}`; this server writes application/fhir+json"),
+        format!("cannot produce `{what}`; this server writes application/fhir+json and application/fhir+xml"),
     )
 }

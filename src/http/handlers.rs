@@ -1,11 +1,12 @@
 //! Request handlers: metadata, search, read, and the fallbacks.
 
+use super::extract::Format;
 use super::extract::{negotiate, Authenticated};
 use super::links::{base_url, search_link};
 use super::medmij::RequestIds;
 use super::{ApiError, AppState};
 use crate::engine::Problem;
-use crate::fhir::{self, JSON_MIME};
+use crate::fhir::{self, FhirVersion, JSON_MIME, XML_MIME};
 use crate::metrics;
 use crate::runtime::{DataService, Snapshot};
 use actix_web::body::MessageBody;
@@ -26,8 +27,19 @@ fn service(state: &AppState, name: &ServiceName) -> Result<(Arc<Snapshot>, Arc<D
     Ok((snapshot, service))
 }
 
-fn json_response(body: &Json) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(body.to_string())
+/// A 200 in the negotiated format. XML is written from the JSON with the version's element
+/// tables; JSON that the definitions do not know is a mapping error (500, logged).
+fn respond(format: Format, version: FhirVersion, body: &Json) -> Result<HttpResponse, ApiError> {
+    match format {
+        Format::Json => Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(body.to_string())),
+        Format::Xml => match fhir::to_xml(version, body) {
+            Ok(xml) => Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, XML_MIME)).body(xml)),
+            Err(e) => {
+                tracing::error!(error = %e, "a mapping produced JSON that is not FHIR; check the mapping files");
+                Err(ApiError::internal())
+            }
+        },
+    }
 }
 
 pub async fn metadata(
@@ -35,11 +47,12 @@ pub async fn metadata(
     state: web::Data<AppState>,
     name: web::Data<ServiceName>,
 ) -> Result<HttpResponse, ApiError> {
-    negotiate(&req)?;
-    let (snapshot, service) = service(&state, &name)?;
+    let format = negotiate(&req)?;
+    let (snapshot, service) = service(&state, &name).map_err(|e| e.in_format(format))?;
     let base = base_url(&req, &snapshot, &service.base_path);
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    Ok(json_response(&service.capability_statement(&base, &date)))
+    respond(format, service.fhir_version(), &service.capability_statement(&base, &date))
+        .map_err(|e| e.in_format(format))
 }
 
 pub async fn search(
@@ -49,8 +62,18 @@ pub async fn search(
     path: web::Path<String>,
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    negotiate(&req)?;
-    let resource_type = path.into_inner();
+    let format = negotiate(&req)?;
+    search_in(req, state, name, path.into_inner(), principal, format).await.map_err(|e| e.in_format(format))
+}
+
+async fn search_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+    resource_type: String,
+    principal: crate::auth::Principal,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
     let (snapshot, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
     let request = service.parse_search(&resource_type, req.query_string()).map_err(|e| ApiError::bad_request(e.0))?;
@@ -82,7 +105,7 @@ pub async fn search(
             fhir::searchset(&base, &self_link, next.as_deref(), page.total, page.entries)
         }
     };
-    Ok(json_response(&bundle))
+    respond(format, service.fhir_version(), &bundle)
 }
 
 pub async fn read(
@@ -92,8 +115,20 @@ pub async fn read(
     path: web::Path<(String, String)>,
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    negotiate(&req)?;
+    let format = negotiate(&req)?;
     let (resource_type, id) = path.into_inner();
+    read_in(req, state, name, resource_type, id, principal, format).await.map_err(|e| e.in_format(format))
+}
+
+async fn read_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+    resource_type: String,
+    id: String,
+    principal: crate::auth::Principal,
+    format: Format,
+) -> Result<HttpResponse, ApiError> {
     let (_, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
     if let Some((key, _)) =
@@ -117,7 +152,7 @@ pub async fn read(
     match found {
         Some((Some(resource), problems)) => {
             log_problems(&service, &problems);
-            Ok(json_response(&resource.json))
+            respond(format, service.fhir_version(), &resource.json)
         }
         // Another patient's resource is indistinguishable from one that does not exist.
         _ => Err(ApiError::not_found(format!("{resource_type} with this id is not known"))),
@@ -152,6 +187,11 @@ fn log_problems(service: &DataService, problems: &[Problem]) {
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let format = negotiate(&req).unwrap_or_default();
+    not_found_in(&req).map_err(|e| e.in_format(format))
+}
+
+fn not_found_in(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -102,7 +102,7 @@ fn errors_are_operation_outcomes_with_the_right_status() {
         ("Flag", Some(token), 404, "not-supported"),
         ("DocumentManifest?status=current", Some(token), 404, "not-supported"),
         ("NoSuchType", Some(token), 404, "not-found"),
-        ("Patient?_format=xml", Some(token), 406, "not-supported"),
+        ("Patient?_format=text/turtle", Some(token), 406, "not-supported"),
     ];
     for (path, token, status, code) in cases {
         let reply = app.get(path, *token);
@@ -117,8 +117,8 @@ fn errors_are_operation_outcomes_with_the_right_status() {
         }
         other => panic!("expected 401, got {other:?}"),
     }
-    let xml_only = get_url(&format!("{}/Patient", app.base), Some(token), Some("application/fhir+xml"));
-    assert_eq!(xml_only.status, 406);
+    let html_only = get_url(&format!("{}/Patient", app.base), Some(token), Some("text/html"));
+    assert_eq!(html_only.status, 406);
     let post =
         ureq::post(&format!("{}/Patient", app.base)).set("Authorization", &format!("Bearer {token}")).send_string("{}");
     assert!(matches!(post, Err(ureq::Error::Status(405, _))), "{post:?}");
@@ -225,4 +225,30 @@ fn medmij_request_ids_are_checked_and_echoed() {
             other => panic!("{name}: {bad}: expected 400, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn xml_by_accept_and_format_with_errors_in_xml_too() {
+    let app = spawn_app();
+    let token = app.token(0);
+    for (path, accept) in [
+        ("Patient", Some("application/fhir+xml")),
+        ("Patient?_format=xml", None),
+        ("Patient", Some("application/json;q=0.5, application/xml")),
+    ] {
+        let reply = get_url(&format!("{}/{path}", app.base), Some(token), accept);
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.content_type, "application/fhir+xml", "{path}");
+        let xml = reply.body.as_str().expect("text");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"searchset\"/>"), "{xml}");
+        assert!(xml.contains("<resource><Patient><id value="), "{xml}");
+    }
+    let error = get_url(&format!("{}/Patient?foo=1", app.base), Some(token), Some("application/fhir+xml"));
+    assert_eq!(error.status, 400);
+    assert_eq!(error.content_type, "application/fhir+xml");
+    assert!(error.body.as_str().expect("text").contains(
+        "<OperationOutcome xmlns=\"http://hl7.org/fhir\"><issue><severity value=\"error\"/><code value=\"invalid\"/>"
+    ));
+    let unauthorized = get_url(&format!("{}/Patient", app.base), None, Some("application/fhir+xml"));
+    assert_eq!((unauthorized.status, unauthorized.content_type.as_str()), (401, "application/fhir+xml"));
 }

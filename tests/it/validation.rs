@@ -102,3 +102,41 @@ fn walk(json: &Json, f: &mut impl FnMut(&str, &Json)) {
         _ => {}
     }
 }
+
+/// The same request in XML and JSON gives the same resources, as an independent parser reads
+/// them (fhir.resources' XML reader against its JSON reader).
+#[test]
+fn xml_and_json_responses_are_the_same_resources() {
+    let app = spawn_app();
+    let mut pairs = Vec::new();
+    let mut paths: Vec<String> = MAPPED_TYPES.iter().map(|t| t.to_string()).collect();
+    paths.push("Patient?_include=Patient:general-practitioner".into());
+    paths.push("metadata".into());
+    for i in 0..3 {
+        let token = app.token(i);
+        for path in &paths {
+            let url = format!("{}/{path}", app.base);
+            let json = crate::harness::get_url(&url, Some(token), None).body;
+            let xml = crate::harness::get_url(&url, Some(token), Some("application/fhir+xml"));
+            assert_eq!(xml.status, 200, "{path}: {}", xml.body);
+            pairs.push(serde_json::json!({"json": json, "xml": xml.body}));
+        }
+    }
+    let error = crate::harness::get_url(&format!("{}/Patient?bad=1", app.base), Some(app.token(0)), None).body;
+    let error_xml =
+        crate::harness::get_url(&format!("{}/Patient?bad=1", app.base), Some(app.token(0)), Some("application/xml"))
+            .body;
+    pairs.push(serde_json::json!({"json": error, "xml": error_xml}));
+    let file = app.dir.path().join("pairs.json");
+    std::fs::write(&file, serde_json::to_string(&pairs).expect("json")).expect("write");
+    let python = python();
+    let out = Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/compare_xml.py"))
+        .arg("stu3")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e}); run scripts/test"));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "XML and JSON differ:\n{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains(&format!("{} same", pairs.len())), "{report}");
+}
