@@ -176,7 +176,10 @@ pub const PRIMITIVES: &[&str] = &[
 ];
 
 /// Constrained types and the type whose elements they have.
-pub const ALIASES: &[(&str, &str)] = &[("MoneyQuantity", "Quantity"), ("SimpleQuantity", "Quantity")];
+pub const ALIASES: &[(&str, &str)] = &[
+    ("MoneyQuantity", "Quantity"),
+    ("SimpleQuantity", "Quantity"),
+];
 
 /// Children of each type or backbone path, in definition order: (name, type), where type is
 /// a type name, `A|B` for a choice (`name` ends in `[x]`), or `@Path` for an inline backbone.

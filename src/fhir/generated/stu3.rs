@@ -145,7 +145,9 @@ pub const PRIMITIVES: &[&str] = &[
 ];
 
 /// Constrained types and the type whose elements they have.
-pub const ALIASES: &[(&str, &str)] = &[("SimpleQuantity", "Quantity")];
+pub const ALIASES: &[(&str, &str)] = &[
+    ("SimpleQuantity", "Quantity"),
+];
 
 /// Children of each type or backbone path, in definition order: (name, type), where type is
 /// a type name, `A|B` for a choice (`name` ends in `[x]`), or `@Path` for an inline backbone.
