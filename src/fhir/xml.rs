@@ -36,6 +36,36 @@ impl Definitions {
     }
 }
 
+/// What an element of a type is, for the writer and for checking templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElementKind {
+    Primitive,
+    /// A datatype name, or `@Path` for a backbone element.
+    Complex(&'static str),
+    Resource,
+    Xhtml,
+}
+
+/// The element `key` (as it appears in JSON, e.g. `valueQuantity`) of `parent` (a type name or
+/// `@Path`), in `version`; `None` when the definitions have no such element.
+pub fn element(version: FhirVersion, parent: &str, key: &str) -> Option<ElementKind> {
+    let defs: &Definitions = match version {
+        FhirVersion::Stu3 => &STU3,
+        FhirVersion::R4 => &R4,
+    };
+    let children = defs.children(parent)?;
+    let kind = children.iter().find_map(|(name, kind)| match name.strip_suffix("[x]") {
+        Some(base) => key.strip_prefix(base).and_then(|suffix| kind.split('|').find(|t| capitalize(t) == suffix)),
+        None => (*name == key).then_some(*kind),
+    })?;
+    Some(match kind {
+        "xhtml" => ElementKind::Xhtml,
+        "Resource" => ElementKind::Resource,
+        k if defs.primitives.contains(k) => ElementKind::Primitive,
+        k => ElementKind::Complex(k),
+    })
+}
+
 static STU3: LazyLock<Definitions> =
     LazyLock::new(|| Definitions::new(stu3::ELEMENTS, stu3::PRIMITIVES, stu3::ALIASES));
 static R4: LazyLock<Definitions> = LazyLock::new(|| Definitions::new(r4::ELEMENTS, r4::PRIMITIVES, r4::ALIASES));

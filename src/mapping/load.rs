@@ -267,6 +267,9 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
                 }
             }
             super::lint::check(path, node, "", diags);
+            if let Some(rt) = &resource_type {
+                super::elements::check(path, service.fhir, rt, node, diags);
+            }
             template::compile(node, &env, &mut scope, diags)
         }
         Some(node) => {

@@ -5,6 +5,7 @@
 //! once with `file:line:column`. See `mappings/README.md` for the format.
 
 pub mod diagnostic;
+mod elements;
 mod lint;
 mod load;
 pub mod search_def;

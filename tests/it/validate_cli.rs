@@ -41,6 +41,11 @@ fn broken_mappings_report_every_error_with_position_and_exit_64() {
     )
     .expect("write");
     std::fs::write(mappings.join("broken-three.yaml"), "resource: [unclosed\n").expect("write");
+    std::fs::write(
+        mappings.join("broken-four.yaml"),
+        "resource: Observation\nprofile: http://example.org/p\nquery: SELECT id FROM t WHERE p = :patient\nid: \"obs4-{id}\"\ntemplate:\n  status: final\n  valueQuantiy: { value: \"{v}\" }\n  code:\n    codingg: []\n  subject: { reference: \"Patient/{p}\", display: x, colour: red }\n  _code: { id: x }\n",
+    )
+    .expect("write");
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     let config = write_config(dir.path(), &demo_db().path, &mappings);
     let (code, out) = validate(&config);
@@ -48,6 +53,7 @@ fn broken_mappings_report_every_error_with_position_and_exit_64() {
     let one = mappings.join("broken-one.yaml").display().to_string();
     let two = mappings.join("broken-two.yaml").display().to_string();
     let three = mappings.join("broken-three.yaml").display().to_string();
+    let four = mappings.join("broken-four.yaml").display().to_string();
     for expected in [
         format!("{one}:1:11: error: `Observaton` is not a FHIR STU3 resource type"),
         format!("{one}:3:8: error: the query must use `:patient`"),
@@ -57,6 +63,10 @@ fn broken_mappings_report_every_error_with_position_and_exit_64() {
         format!("{two}:8:14: warning: `subject`: a Reference must have a `display`"),
         format!("{two}:10:7: error: `identifier`: a BSN must never be served"),
         format!("{three}:2:1: error: YAML syntax"),
+        format!("{four}:7:3: error: `valueQuantiy` is not an element of Observation in FHIR STU3"),
+        format!("{four}:9:5: error: `codingg` is not an element of CodeableConcept in FHIR STU3"),
+        format!("{four}:10:52: error: `colour` is not an element of Reference in FHIR STU3"),
+        format!("{four}:11:3: error: `_code`: `code` is not a primitive element of Observation"),
     ] {
         assert!(out.contains(&expected), "missing:\n{expected}\nin:\n{out}");
     }
