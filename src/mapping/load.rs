@@ -446,8 +446,7 @@ fn compile_search(
                 compile_token(path, def, service, diags).map(|matches| SearchParamDef::Token { matches })
             }
             Some("date") => {
-                check_keys(path, def, &["type", "column", "stored_as"], diags);
-                let column = required_column(path, def, "column", diags);
+                check_keys(path, def, &["type", "column", "start", "end", "stored_as"], diags);
                 let stored_as = match def.get("stored_as").map(|n| (n.as_text(), n.pos)) {
                     None | Some((Some("timestamp"), _)) => Some(DateStorage::Timestamp),
                     Some((Some("date"), _)) => Some(DateStorage::Date),
@@ -456,7 +455,19 @@ fn compile_search(
                         None
                     }
                 };
-                column.zip(stored_as).map(|(column, stored_as)| SearchParamDef::Date { column, stored_as })
+                if def.get("column").is_some() || def.get("start").is_none() {
+                    let column = required_column(path, def, "column", diags);
+                    column.zip(stored_as).map(|(column, stored_as)| SearchParamDef::Date { column, stored_as })
+                } else {
+                    let start = required_column(path, def, "start", diags);
+                    let end = required_column(path, def, "end", diags);
+                    match (start, end, stored_as) {
+                        (Some(start), Some(end), Some(stored_as)) => {
+                            Some(SearchParamDef::Period { start, end, stored_as })
+                        }
+                        _ => None,
+                    }
+                }
             }
             _ => {
                 diags.error(path, def.pos, format!("search parameter `{name}` needs `type: token` or `type: date`"));

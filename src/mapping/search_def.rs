@@ -7,13 +7,16 @@ pub enum SearchParamDef {
     Token { matches: Vec<TokenMatch> },
     /// Date parameters with prefixes, against one column of local time.
     Date { column: String, stored_as: DateStorage },
+    /// Date parameters against a period: a start and an end column; a null end is still
+    /// running, a null start began before anyone knows (e.g. the zib PeriodOfUse).
+    Period { start: String, end: String, stored_as: DateStorage },
 }
 
 impl SearchParamDef {
     pub fn type_name(&self) -> &'static str {
         match self {
             SearchParamDef::Token { .. } => "token",
-            SearchParamDef::Date { .. } => "date",
+            SearchParamDef::Date { .. } | SearchParamDef::Period { .. } => "date",
         }
     }
 }

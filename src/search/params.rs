@@ -128,7 +128,7 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                             .collect::<Result<_, _>>()
                             .map_err(|e| SearchError(shorten(&e)))?,
                     ),
-                    SearchParamDef::Date { .. } => Criterion::Date(
+                    SearchParamDef::Date { .. } | SearchParamDef::Period { .. } => Criterion::Date(
                         value
                             .split(',')
                             .map(|v| DateValue::parse(v, spec.time_zone))

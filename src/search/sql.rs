@@ -200,6 +200,9 @@ fn criterion_pred(def: &SearchParamDef, criterion: &Criterion, tables: &[CodeTab
         (SearchParamDef::Date { column, stored_as }, Criterion::Date(values)) => {
             Pred::or(values.iter().map(|v| date_pred(column, *stored_as, v)).collect())
         }
+        (SearchParamDef::Period { start, end, stored_as }, Criterion::Date(values)) => {
+            Pred::or(values.iter().map(|v| period_pred(start, end, *stored_as, v)).collect())
+        }
         // Parsing checked the parameter's type against this definition's.
         _ => Pred::False,
     }
@@ -272,6 +275,44 @@ fn bool_pred(b: bool) -> Pred {
         Pred::True
     } else {
         Pred::False
+    }
+}
+
+/// Bounds of a search range for a column: as timestamps, or as dates with the day semantics
+/// of [`date_pred`] (`floor` = the day a time falls in, `ceil` = the first whole day from it).
+fn bounds(stored_as: DateStorage, t: NaiveDateTime) -> (Value, Value) {
+    match stored_as {
+        DateStorage::Timestamp => (Value::Timestamp(t), Value::Timestamp(t)),
+        DateStorage::Date => {
+            let floor = t.date();
+            let ceil = if t.time() == NaiveTime::MIN { floor } else { floor + Duration::days(1) };
+            (Value::Date(floor), Value::Date(ceil))
+        }
+    }
+}
+
+/// Date predicates against a period `[start, end]`: a null end is still running, a null start
+/// is open towards the past. The same range semantics as [`date_pred`].
+fn period_pred(start: &str, end: &str, stored_as: DateStorage, v: &DateValue) -> Pred {
+    let (s_floor, s_ceil) = bounds(stored_as, v.start);
+    let (e_floor, e_ceil) = bounds(stored_as, v.end);
+    let cmp = |column: &str, op: &str, t: Value| Pred::Sql(format!("q.{column} {op} ?"), vec![t]);
+    let is_null = |column: &str| Pred::Sql(format!("q.{column} IS NULL"), vec![]);
+    let not_null = |column: &str| Pred::Sql(format!("q.{column} IS NOT NULL"), vec![]);
+    match v.prefix {
+        // Some of the period lies at or after the search range's start.
+        DatePrefix::Ge => Pred::or(vec![is_null(end), cmp(end, ">=", s_floor)]),
+        DatePrefix::Gt => Pred::or(vec![is_null(end), cmp(end, ">=", e_floor)]),
+        // Some of the period lies before the search range's end.
+        DatePrefix::Le => Pred::or(vec![is_null(start), cmp(start, "<", e_ceil)]),
+        DatePrefix::Lt => Pred::or(vec![is_null(start), cmp(start, "<", s_ceil)]),
+        // The whole period lies within the search range.
+        DatePrefix::Eq => Pred::and(vec![cmp(start, ">=", s_ceil), not_null(end), cmp(end, "<", e_floor)]),
+        DatePrefix::Ne => {
+            Pred::or(vec![is_null(start), cmp(start, "<", s_ceil), is_null(end), cmp(end, ">=", e_floor)])
+        }
+        DatePrefix::Sa => cmp(start, ">=", e_ceil),
+        DatePrefix::Eb => Pred::and(vec![not_null(end), cmp(end, "<", s_floor)]),
     }
 }
 

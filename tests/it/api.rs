@@ -252,3 +252,43 @@ fn xml_by_accept_and_format_with_errors_in_xml_too() {
     let unauthorized = get_url(&format!("{}/Patient", app.base), None, Some("application/fhir+xml"));
     assert_eq!((unauthorized.status, unauthorized.content_type.as_str()), (401, "application/fhir+xml"));
 }
+
+/// The Nictiz `periodofuse` search (a date search against a period with an open end), as the
+/// GP-data qualification sends it for current medication.
+#[test]
+fn periodofuse_finds_medication_in_use_on_a_day() {
+    let app = spawn_app();
+    let day = "2026-06-15"; // the demo database's "today"
+    let mut seen_current = 0;
+    let mut seen_all = 0;
+    for i in 0..app.tokens.len() {
+        let token = app.token(i);
+        let all = app.search_all("MedicationRequest", token);
+        let current = app.search_all(
+            &format!("MedicationRequest?periodofuse=ge{day}&category=http://snomed.info/sct|16076005"),
+            token,
+        );
+        let ended = app.search_all(&format!("MedicationRequest?periodofuse=eb{day}"), token);
+        assert_eq!(
+            current.len() + ended.len(),
+            all.len(),
+            "patient {i}: every prescription is either still in use or ended"
+        );
+        for e in &current {
+            let period = e["resource"]["extension"]
+                .as_array()
+                .and_then(|x| {
+                    x.iter()
+                        .find(|x| x["url"] == "http://nictiz.nl/fhir/StructureDefinition/zib-Medication-PeriodOfUse")
+                })
+                .map(|x| x["valuePeriod"].clone())
+                .expect("period of use");
+            if let Some(end) = period["end"].as_str() {
+                assert!(end >= day, "ended {end}, before {day}");
+            }
+        }
+        seen_current += current.len();
+        seen_all += all.len();
+    }
+    assert!(seen_current > 0 && seen_current < seen_all, "the demo data should have both current and ended medication");
+}
