@@ -63,7 +63,46 @@ pub async fn search(
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let format = negotiate(&req)?;
-    search_in(req, state, name, path.into_inner(), principal, format).await.map_err(|e| e.in_format(format))
+    search_in(req, state, name, path.into_inner(), principal, format, false).await.map_err(|e| e.in_format(format))
+}
+
+/// `GET [base]/Observation/$lastn`: the most recent `max` (default 1) matches per code.
+pub async fn lastn(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Data<ServiceName>,
+    path: web::Path<String>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let format = negotiate(&req)?;
+    let resource_type = path.into_inner();
+    if resource_type != "Observation" {
+        let e = ApiError::not_supported(format!(
+            "$lastn is defined on Observation, not on {}",
+            resource_type.chars().take(40).collect::<String>()
+        ));
+        return Err(e.in_format(format));
+    }
+    search_in(req, state, name, resource_type, principal, format, true).await.map_err(|e| e.in_format(format))
+}
+
+/// `max` of `$lastn` out of the query string: the rest is an ordinary search.
+fn split_max(query: &str) -> Result<(usize, String), ApiError> {
+    let mut max = 1;
+    let mut rest = Vec::new();
+    for part in query.split('&').filter(|p| !p.is_empty()) {
+        match part.strip_prefix("max=") {
+            Some(v) => {
+                max = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|m| *m >= 1)
+                    .ok_or_else(|| ApiError::bad_request("max must be a whole number of at least 1"))?
+            }
+            None => rest.push(part),
+        }
+    }
+    Ok((max, rest.join("&")))
 }
 
 async fn search_in(
@@ -73,18 +112,26 @@ async fn search_in(
     resource_type: String,
     principal: crate::auth::Principal,
     format: Format,
+    lastn: bool,
 ) -> Result<HttpResponse, ApiError> {
     let (snapshot, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
-    let request = service.parse_search(&resource_type, req.query_string()).map_err(|e| ApiError::bad_request(e.0))?;
+    let (max, query) = if lastn { split_max(req.query_string())? } else { (0, req.query_string().to_owned()) };
+    let request = service.parse_search(&resource_type, &query).map_err(|e| ApiError::bad_request(e.0))?;
     let base = base_url(&req, &snapshot, &service.base_path);
-    let self_link = search_link(&base, &resource_type, &request.echo);
+    let link_path = if lastn { format!("{resource_type}/$lastn") } else { resource_type.clone() };
+    let mut echo = request.echo.clone();
+    if lastn && max != 1 {
+        echo.push(("max".into(), max.to_string()));
+    }
+    let self_link = search_link(&base, &link_path, &echo);
 
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
     let req_for_page = request.clone();
     let page = web::block(move || -> Result<_, crate::runtime::ServiceError> {
         match worker.patient_key(principal.bsn.expose())? {
+            Some(key) if lastn => worker.lastn(&key, &rt, &req_for_page, max).map(Some),
             Some(key) => worker.search(&key, &rt, &req_for_page).map(Some),
             None => Ok(None),
         }

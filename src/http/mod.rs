@@ -41,6 +41,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
                     .app_data(web::Data::new(handlers::ServiceName(name.clone())))
                     .route("/metadata", web::get().to(handlers::metadata))
                     .route("/{type}", web::get().to(handlers::search))
+                    .route("/{type}/$lastn", web::get().to(handlers::lastn))
                     .route("/{type}/{id}", web::get().to(handlers::read))
                     .default_service(web::to(handlers::not_found)),
             );

@@ -188,6 +188,52 @@ impl DataService {
         Ok(SearchPage { entries, next, total, problems })
     }
 
+    /// `$lastn`: every match of the search, keeping per code (the set of `code.coding`) the
+    /// `max` most recent by `effective[x]`. Reads all pages, so it is bounded by the source's
+    /// row cap like any statement.
+    pub fn lastn(
+        &self,
+        patient: &Value,
+        resource_type: &str,
+        request: &SearchRequest,
+        max: usize,
+    ) -> Result<SearchPage, ServiceError> {
+        let mut request = request.clone();
+        request.count = self.max_count;
+        // Includes follow the kept matches only, once, at the end.
+        let includes = std::mem::take(&mut request.includes);
+        let mut matches = Vec::new();
+        let mut problems = Vec::new();
+        loop {
+            let page = self.search(patient, resource_type, &request)?;
+            problems.extend(page.problems);
+            matches.extend(page.entries.into_iter().filter(|e| e.mode == SearchMode::Match));
+            match page.next {
+                Some(cursor) => request.cursor = cursor,
+                None => break,
+            }
+        }
+        let mut groups: Vec<(String, Vec<BundleEntry>)> = Vec::new();
+        for entry in matches {
+            let key = code_key(&entry.resource.json);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(entry),
+                None => groups.push((key, vec![entry])),
+            }
+        }
+        let mut entries = Vec::new();
+        for (_, mut list) in groups {
+            list.sort_by_key(|e| std::cmp::Reverse(effective_instant(&e.resource.json)));
+            entries.extend(list.into_iter().take(max));
+        }
+        let total = Some(entries.len());
+        if !includes.is_empty() {
+            let included = self.includes(patient, &entries, &includes, &mut problems)?;
+            entries.extend(included.into_iter().map(|resource| BundleEntry { resource, mode: SearchMode::Include }));
+        }
+        Ok(SearchPage { entries, next: None, total, problems })
+    }
+
     /// A resource by id, if it is this patient's.
     pub fn read(
         &self,
@@ -306,6 +352,33 @@ impl DataService {
             .collect();
         fhir::capability_statement(self.fhir_version(), base_url, date, &served)
     }
+}
+
+/// The codes an Observation is about, as one comparable key.
+fn code_key(resource: &Json) -> String {
+    let mut codes: Vec<String> = resource["code"]["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{}|{}", c["system"].as_str().unwrap_or_default(), c["code"].as_str().unwrap_or_default()))
+        .collect();
+    codes.sort();
+    codes.join(" ")
+}
+
+/// When an observation was made, as an instant where the text allows (dates sort as their
+/// first instant in UTC); undated ones sort last.
+fn effective_instant(resource: &Json) -> Option<chrono::DateTime<chrono::Utc>> {
+    let text = resource["effectiveDateTime"].as_str().or_else(|| resource["effectivePeriod"]["start"].as_str())?;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    let padded = match text.len() {
+        4 => format!("{text}-01-01"),
+        7 => format!("{text}-01"),
+        _ => text.to_owned(),
+    };
+    chrono::NaiveDate::parse_from_str(&padded, "%Y-%m-%d").ok().map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
 fn append(into: &mut RowSet, more: RowSet) {

@@ -292,3 +292,40 @@ fn periodofuse_finds_medication_in_use_on_a_day() {
     }
     assert!(seen_current > 0 && seen_current < seen_all, "the demo data should have both current and ended medication");
 }
+
+/// `Observation/$lastn`: per code only the most recent, as the BgZ qualification asks it.
+#[test]
+fn lastn_keeps_the_latest_per_code() {
+    let app = spawn_app();
+    let token = app.token(0);
+    let lab = app.search_all(&format!("Observation?code={LAB_SYSTEM}|"), token);
+    let mut latest: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for e in &lab {
+        let r = &e["resource"];
+        let code = r["code"]["coding"][0]["code"].as_str().expect("code").to_owned();
+        let when = r["effectiveDateTime"].as_str().expect("effective").to_owned();
+        let entry = latest.entry(code).or_default();
+        if when > *entry {
+            *entry = when;
+        }
+    }
+    let reply = app.get(&format!("Observation/$lastn?code={LAB_SYSTEM}|"), Some(token));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(self_link(&reply.body), format!("{}/Observation/$lastn?code={LAB_SYSTEM}|", app.base));
+    let got: std::collections::BTreeMap<String, String> = resources(&reply.body)
+        .iter()
+        .map(|r| {
+            (
+                r["code"]["coding"][0]["code"].as_str().expect("code").to_owned(),
+                r["effectiveDateTime"].as_str().expect("when").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got, latest);
+    assert_eq!(reply.body["total"], latest.len());
+    let two = app.get(&format!("Observation/$lastn?code={LAB_SYSTEM}|&max=2"), Some(token));
+    assert!(resources(&two.body).len() >= latest.len());
+    assert!(self_link(&two.body).ends_with("&max=2"));
+    assert_eq!(app.get("Observation/$lastn?max=0", Some(token)).status, 400);
+    assert_eq!(app.get("Encounter/$lastn", Some(token)).status, 404);
+}
