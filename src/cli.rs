@@ -93,6 +93,35 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Fill a database server with the demo-his tables and data, to try the connector on
+    /// PostgreSQL, MariaDB or any ODBC database. Point a `[sources]` entry at it afterwards.
+    DemoLoad {
+        /// A PostgreSQL URL (native client), e.g. postgres://user@host/db.
+        #[arg(long, env = "DVA_DEMO_POSTGRES", conflicts_with = "odbc", required_unless_present = "odbc")]
+        postgres: Option<String>,
+        /// An ODBC connection string, e.g. "Driver={MariaDB Unicode};Server=host;Database=db;User=u;Password=p;".
+        #[arg(long, env = "DVA_DEMO_ODBC")]
+        odbc: Option<String>,
+        /// The ODBC database's SQL dialect: sqlite, postgres, mysql (mariadb), mssql, oracle, generic.
+        #[arg(long, default_value = "generic", value_parser = parse_dialect)]
+        dialect: dva_source_api::Dialect,
+        /// Patients to generate (10 to 100000).
+        #[arg(long, default_value_t = 50)]
+        patients: u32,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 2017)]
+        seed: u64,
+        /// The day the generated history ends (YYYY-MM-DD); default today.
+        #[arg(long)]
+        anchor: Option<chrono::NaiveDate>,
+        /// Drop existing demo-his tables first.
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+fn parse_dialect(name: &str) -> Result<dva_source_api::Dialect, String> {
+    dva_source_api::Dialect::from_name(name).ok_or_else(|| format!("unknown dialect `{name}`"))
 }
 
 pub fn run() -> ExitCode {
@@ -113,6 +142,31 @@ pub fn run() -> ExitCode {
             }
             Ok(())
         }),
+        Command::DemoLoad { postgres, odbc, dialect, patients, seed, anchor, replace } => {
+            let target = match (postgres, odbc) {
+                (Some(url), _) => crate::demo::DemoTarget::Postgres(url),
+                (None, Some(connection_string)) => crate::demo::DemoTarget::Odbc(connection_string, dialect),
+                (None, None) => {
+                    eprintln!("error: give --postgres or --odbc");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let anchor = anchor.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let options = crate::demo::GeneratorOptions { patients, seed, anchor };
+            match crate::demo::fill_database(&target, &options, replace) {
+                Ok(summary) => {
+                    println!("demo-his loaded: {patients} patients");
+                    for (table, rows) in &summary.rows {
+                        println!("  {table}: {rows} rows");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo { dir, patients, seed, mappings, listen, no_serve } => {
             let options = crate::demo::GeneratorOptions { patients, seed, anchor: chrono::Local::now().date_naive() };
             match crate::demo::prepare(&dir, &options, &mappings, listen) {

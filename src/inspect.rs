@@ -70,9 +70,9 @@ fn print_statement(out: &mut String, title: &str, statement: &Statement) {
 pub fn explain(snapshot: &Snapshot, request: &str) -> Result<String, String> {
     let t = target(snapshot, request)?;
     let service = t.service;
-    let dialect = service.source.dialect();
+    let style = service.source.sql_style();
     let mut out = String::new();
-    let lookup = search::lookup_statement(&service.mappings.patient_lookup, dialect, "<BSN from the access token>");
+    let lookup = search::lookup_statement(&service.mappings.patient_lookup, style, "<BSN from the access token>");
     print_statement(&mut out, "1. the patient's key, from the BSN in the access token", &lookup);
     let patient = Value::Text(PATIENT_KEY.into());
     let mut step = 2;
@@ -80,9 +80,9 @@ pub fn explain(snapshot: &Snapshot, request: &str) -> Result<String, String> {
     if let Some(id) = &t.id {
         for mapping in &mappings {
             if let Some(value) = mapping.id.column_value(id) {
-                let s = search::read_statement(mapping, dialect, &patient, value);
+                let s = search::read_statement(mapping, style, &patient, value);
                 print_statement(&mut out, &format!("{step}. read {} ({})", id, mapping.file.display()), &s);
-                explain_children(&mut out, &mut step, mapping, dialect, &patient);
+                explain_children(&mut out, &mut step, mapping, style, &patient);
                 return Ok(out);
             }
         }
@@ -103,7 +103,7 @@ pub fn explain(snapshot: &Snapshot, request: &str) -> Result<String, String> {
         );
         match search::page_statement(
             mapping,
-            dialect,
+            style,
             &patient,
             &request.criteria,
             &service.mappings.code_tables,
@@ -120,7 +120,7 @@ pub fn explain(snapshot: &Snapshot, request: &str) -> Result<String, String> {
             }
         }
         step += 1;
-        explain_children(&mut out, &mut step, mapping, dialect, &patient);
+        explain_children(&mut out, &mut step, mapping, style, &patient);
     }
     out.push_str("-- Mappings run in this order until the page is full; the rest are probed with a limit of 1 for the next link.\n");
     if !request.includes.is_empty() {
@@ -137,12 +137,12 @@ fn explain_children(
     out: &mut String,
     step: &mut usize,
     mapping: &crate::mapping::CompiledMapping,
-    dialect: dva_source_api::Dialect,
+    style: dva_source_api::SqlStyle,
     patient: &Value,
 ) {
     for child in &mapping.scope.children {
         let keys = [Value::Text(format!("<{} of the page's rows>", child.parent_key))];
-        for s in search::child_statements(&child.query, &child.key, dialect, patient, &keys) {
+        for s in search::child_statements(&child.query, &child.key, &child.order_by, style, patient, &keys) {
             let title = format!(
                 "{step}. child rows `{}`: one statement per {} parent rows on the page",
                 child.name,

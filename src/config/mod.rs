@@ -40,12 +40,35 @@ pub struct SourceSettings {
     pub kind: SourceKind,
     pub pool_size: u32,
     pub statement_timeout: Duration,
+    pub connect_timeout: Duration,
     pub max_rows: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
-    Sqlite { path: PathBuf },
+    Sqlite {
+        path: PathBuf,
+    },
+    /// Native PostgreSQL (libpq): a `postgres://` URL or a `key=value` conninfo string.
+    Postgres {
+        url: Secret,
+    },
+    Odbc {
+        connection_string: Secret,
+        dialect: dva_source_api::Dialect,
+        encoding: dva_source_odbc::TextEncoding,
+        init_sql: Vec<String>,
+    },
+}
+
+/// A setting that may hold a password: compared and used, never printed.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,10 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
-use super::{position, AuthSettings, ServiceSettings, Settings, SourceKind, SourceSettings};
+use super::{position, AuthSettings, Secret, ServiceSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
+use dva_source_api::Dialect;
+use dva_source_odbc::TextEncoding;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -78,11 +80,22 @@ struct RawAuth {
 #[serde(deny_unknown_fields)]
 struct RawSource {
     kind: Spanned<String>,
+    /// sqlite
     path: Option<Spanned<String>>,
+    /// postgres
+    url: Option<Spanned<String>>,
+    /// odbc
+    connection_string: Option<Spanned<String>>,
+    dialect: Option<Spanned<String>>,
+    encoding: Option<Spanned<String>>,
+    #[serde(default)]
+    init_sql: Vec<String>,
     #[serde(default = "pool_size")]
     pool_size: Spanned<u32>,
     #[serde(default = "statement_timeout")]
     statement_timeout_secs: Spanned<u64>,
+    #[serde(default = "connect_timeout")]
+    connect_timeout_secs: Spanned<u64>,
     #[serde(default = "max_rows")]
     max_rows: Spanned<usize>,
 }
@@ -92,6 +105,9 @@ fn pool_size() -> Spanned<u32> {
 }
 fn statement_timeout() -> Spanned<u64> {
     Spanned::new(0..0, 10)
+}
+fn connect_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 2)
 }
 fn max_rows() -> Spanned<usize> {
     Spanned::new(0..0, 10_000)
@@ -214,28 +230,16 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     for (name, source) in &raw.sources {
         let span = source.span();
         let s = source.get_ref();
-        let kind = match s.kind.get_ref().as_str() {
-            "sqlite" => match &s.path {
-                Some(p) => Some(SourceKind::Sqlite { path: resolve(p.get_ref()) }),
-                None => {
-                    diags.error(file, at(span.clone()), format!("source `{name}`: a sqlite source needs `path`"));
-                    None
-                }
-            },
-            other => {
-                diags.error(
-                    file,
-                    at(s.kind.span()),
-                    format!("source `{name}`: unknown kind `{other}` (known: sqlite)"),
-                );
-                None
-            }
-        };
+        let kind =
+            source_kind(name, s, &resolve, &mut |pos, message| diags.error(file, pos, message), &at, span.clone());
         if *s.pool_size.get_ref() == 0 {
             diags.error(file, at(s.pool_size.span()), "`pool_size` must be at least 1");
         }
         if *s.statement_timeout_secs.get_ref() == 0 {
             diags.error(file, at(s.statement_timeout_secs.span()), "`statement_timeout_secs` must be at least 1");
+        }
+        if *s.connect_timeout_secs.get_ref() == 0 {
+            diags.error(file, at(s.connect_timeout_secs.span()), "`connect_timeout_secs` must be at least 1");
         }
         if let Some(kind) = kind {
             sources.push(SourceSettings {
@@ -243,6 +247,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
                 kind,
                 pool_size: *s.pool_size.get_ref(),
                 statement_timeout: Duration::from_secs(*s.statement_timeout_secs.get_ref()),
+                connect_timeout: Duration::from_secs(*s.connect_timeout_secs.get_ref()),
                 max_rows: (*s.max_rows.get_ref()).max(1),
             });
         }
@@ -307,4 +312,115 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         sources,
         services,
     })
+}
+
+/// The kind-specific part of a source. Which keys belong to which kind is checked here so a
+/// `url` on an ODBC source is an error, not silently ignored.
+fn source_kind(
+    name: &str,
+    s: &RawSource,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    error: &mut dyn FnMut(Pos, String),
+    at: &dyn Fn(std::ops::Range<usize>) -> Pos,
+    span: std::ops::Range<usize>,
+) -> Option<SourceKind> {
+    let kind = s.kind.get_ref().as_str();
+    let keys: [(&str, Option<&Spanned<String>>, &[&str]); 5] = [
+        ("path", s.path.as_ref(), &["sqlite"]),
+        ("url", s.url.as_ref(), &["postgres"]),
+        ("connection_string", s.connection_string.as_ref(), &["odbc"]),
+        ("dialect", s.dialect.as_ref(), &["odbc"]),
+        ("encoding", s.encoding.as_ref(), &["odbc"]),
+    ];
+    let mut misplaced = false;
+    for (key, value, kinds) in keys {
+        if let Some(v) = value.filter(|_| !kinds.contains(&kind) && KINDS.contains(&kind)) {
+            error(at(v.span()), format!("source `{name}`: `{key}` does not apply to a {kind} source"));
+            misplaced = true;
+        }
+    }
+    if !s.init_sql.is_empty() && kind != "odbc" {
+        error(at(span.clone()), format!("source `{name}`: `init_sql` applies to odbc sources only"));
+        misplaced = true;
+    }
+    let mut required = |value: Option<&Spanned<String>>, key: &str| -> Option<String> {
+        match value {
+            Some(v) => match expand_env(v.get_ref()) {
+                Ok(text) => Some(text),
+                Err(message) => {
+                    error(at(v.span()), format!("source `{name}`: {message}"));
+                    None
+                }
+            },
+            None => {
+                error(at(span.clone()), format!("source `{name}`: a {kind} source needs `{key}`"));
+                None
+            }
+        }
+    };
+    let parsed = match kind {
+        "sqlite" => required(s.path.as_ref(), "path").map(|p| SourceKind::Sqlite { path: resolve(&p) }),
+        "postgres" => required(s.url.as_ref(), "url").map(|url| SourceKind::Postgres { url: Secret(url) }),
+        "odbc" => {
+            let connection_string = required(s.connection_string.as_ref(), "connection_string");
+            let dialect = match &s.dialect {
+                None => Some(Dialect::Generic),
+                Some(d) => Dialect::from_name(d.get_ref()).or_else(|| {
+                    let known: Vec<&str> = Dialect::ALL.iter().map(|d| d.name()).collect();
+                    error(
+                        at(d.span()),
+                        format!("source `{name}`: unknown dialect `{}` (known: {})", d.get_ref(), known.join(", ")),
+                    );
+                    None
+                }),
+            };
+            let encoding = match &s.encoding {
+                None => Some(TextEncoding::default()),
+                Some(e) => TextEncoding::from_name(e.get_ref()).or_else(|| {
+                    error(
+                        at(e.span()),
+                        format!(
+                            "source `{name}`: unknown encoding `{}` (known: utf-16, utf-8, windows-1252)",
+                            e.get_ref()
+                        ),
+                    );
+                    None
+                }),
+            };
+            match (connection_string, dialect, encoding) {
+                (Some(c), Some(dialect), Some(encoding)) => Some(SourceKind::Odbc {
+                    connection_string: Secret(c),
+                    dialect,
+                    encoding,
+                    init_sql: s.init_sql.clone(),
+                }),
+                _ => None,
+            }
+        }
+        other => {
+            error(at(s.kind.span()), format!("source `{name}`: unknown kind `{other}` (known: {})", KINDS.join(", ")));
+            None
+        }
+    };
+    parsed.filter(|_| !misplaced)
+}
+
+const KINDS: [&str; 3] = ["sqlite", "postgres", "odbc"];
+
+/// Replaces `${NAME}` with the environment variable, so a password can live in the service's
+/// environment (systemd `EnvironmentFile=` or credentials) instead of this file.
+fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or("`${` without a closing `}`")?;
+        let var = &after[..end];
+        let value = std::env::var(var).map_err(|_| format!("environment variable `{var}` is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }

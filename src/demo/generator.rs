@@ -1,9 +1,9 @@
 //! A deterministic generator of demo-his data: the same options give the same database.
 
 use super::schema;
+use super::writer::DemoWriter;
 use chrono::{Duration, NaiveDate};
-use dva_source_api::{Dialect, SourceError, Value};
-use dva_source_diesel::SqliteWriter;
+use dva_source_api::{SourceError, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorOptions {
@@ -278,7 +278,7 @@ impl Tables {
         }
     }
 
-    fn flush(&mut self, writer: &mut SqliteWriter) -> Result<(), SourceError> {
+    fn flush(&mut self, writer: &mut dyn DemoWriter) -> Result<(), SourceError> {
         for b in &mut self.buffers {
             writer.insert(b.table, b.columns, &b.rows)?;
             b.written += b.rows.len();
@@ -292,12 +292,12 @@ macro_rules! columns {
     ($($c:literal),*) => { &[$($c),*] };
 }
 
-/// Creates the schema and fills it. The caller gives a fresh database file.
-pub fn generate(writer: &mut SqliteWriter, opts: &GeneratorOptions) -> anyhow::Result<Summary> {
+/// Creates the schema and fills it. The caller gives an empty database.
+pub fn generate(writer: &mut dyn DemoWriter, opts: &GeneratorOptions) -> anyhow::Result<Summary> {
     if !(MIN_PATIENTS..=MAX_PATIENTS).contains(&opts.patients) {
         anyhow::bail!("--patients must be between {MIN_PATIENTS} and {MAX_PATIENTS}, not {}", opts.patients);
     }
-    writer.execute_batch(&schema::ddl(Dialect::Sqlite))?;
+    writer.execute_batch(&schema::ddl(writer.dialect()))?;
     let buffer = |table, columns| Buffer { table, columns, rows: Vec::new(), written: 0 };
     let mut t = Tables {
         buffers: vec![
@@ -427,8 +427,8 @@ pub fn generate(writer: &mut SqliteWriter, opts: &GeneratorOptions) -> anyhow::R
             buffer("allergie_reactie", columns!("reactie_id", "allergie_id", "snomed_code", "omschrijving")),
         ],
     };
-    writer.transaction(|w| {
-        reference_data(&mut t);
+    reference_data(&mut t);
+    writer.in_transaction(&mut |w| {
         let mut ids = Ids::default();
         for i in 0..opts.patients {
             patient(&mut t, &mut ids, opts, i);
@@ -438,7 +438,7 @@ pub fn generate(writer: &mut SqliteWriter, opts: &GeneratorOptions) -> anyhow::R
         }
         t.flush(w)
     })?;
-    writer.execute_batch("ANALYZE;")?;
+    writer.execute_batch(&schema::analyze(writer.dialect()))?;
     Ok(Summary { rows: t.buffers.iter().map(|b| (b.table, b.written)).collect() })
 }
 
@@ -806,7 +806,7 @@ mod tests {
             GeneratorOptions { patients: 300, seed: 9, anchor: NaiveDate::from_ymd_opt(2026, 3, 29).expect("date") };
         let dump = |name: &str| {
             let path = dir.join(name);
-            let mut w = SqliteWriter::create(&path).expect("db");
+            let mut w = dva_source_diesel::SqliteWriter::create(&path).expect("db");
             let summary = generate(&mut w, &opts).expect("generate");
             drop(w);
             let limits = dva_source_diesel::SourceLimits { max_rows: 1_000_000, ..Default::default() };
@@ -830,7 +830,7 @@ mod tests {
     fn patient_count_is_bounded() {
         let dir = std::env::temp_dir().join(format!("dva-gen-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let mut w = SqliteWriter::create(&dir.join("x.sqlite")).expect("db");
+        let mut w = dva_source_diesel::SqliteWriter::create(&dir.join("x.sqlite")).expect("db");
         let opts =
             GeneratorOptions { patients: 9, seed: 1, anchor: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
         assert!(generate(&mut w, &opts).is_err());

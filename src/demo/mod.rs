@@ -1,9 +1,11 @@
-//! The demo EHR "demo-his": a synthetic legacy GP system in SQLite, and the `demo` command's
-//! set-up. Nothing here is used when serving a real database.
+//! The demo EHR "demo-his": a synthetic legacy GP system (SQLite by default; PostgreSQL or any
+//! ODBC database on request), and the `demo` command's set-up. Nothing here is used when serving a real database.
 
 pub mod generator;
 pub mod schema;
 mod setup;
+mod writer;
 
 pub use generator::{demo_tokens, generate, DemoToken, GeneratorOptions, Summary};
-pub use setup::{create_database, prepare, Prepared};
+pub use setup::{create_database, fill_database, prepare, DemoTarget, Prepared};
+pub use writer::DemoWriter;

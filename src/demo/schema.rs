@@ -32,6 +32,19 @@ const INDEXES: &[(&str, &str)] = &[
     ("allergie_reactie", "allergie_id"),
 ];
 
+/// Statements that refresh the planner's statistics after loading.
+pub fn analyze(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Mysql => format!("ANALYZE TABLE {};", TABLES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")),
+        _ => "ANALYZE;".into(),
+    }
+}
+
+/// Statements that remove the demo tables, for loading again.
+pub fn drop_tables() -> String {
+    TABLES.iter().rev().map(|(t, _)| format!("DROP TABLE IF EXISTS {t};\n")).collect()
+}
+
 pub fn table_names() -> impl Iterator<Item = &'static str> {
     TABLES.iter().map(|(t, _)| *t)
 }
@@ -40,12 +53,17 @@ pub fn table_names() -> impl Iterator<Item = &'static str> {
 pub fn ddl(dialect: Dialect) -> String {
     let mut out = String::new();
     for (table, columns) in TABLES {
-        let columns = match dialect {
-            // PostgreSQL has no unsized TIMESTAMP alias trouble, but BIGINT keeps 64-bit keys.
-            Dialect::Postgres | Dialect::Mysql => columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"),
-            _ => columns.to_string(),
+        let (columns, options) = match dialect {
+            // BIGINT keeps 64-bit keys, as legacy systems often have.
+            Dialect::Postgres => (columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"), ""),
+            // MySQL's TIMESTAMP is converted to the session's time zone; DATETIME is local time.
+            Dialect::Mysql => (
+                columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY").replace("TIMESTAMP", "DATETIME"),
+                " DEFAULT CHARSET=utf8mb4",
+            ),
+            _ => (columns.to_string(), ""),
         };
-        out.push_str(&format!("CREATE TABLE {table} ({columns});\n"));
+        out.push_str(&format!("CREATE TABLE {table} ({columns}){options};\n"));
     }
     for (table, column) in INDEXES {
         out.push_str(&format!("CREATE INDEX ix_{table}_{column} ON {table} ({column});\n"));

@@ -1,9 +1,14 @@
 //! `dva-connector demo`: a ready-to-serve folder with the demo database, tokens and config.
 
-use super::generator::{demo_tokens, generate, GeneratorOptions};
+use super::generator::{demo_tokens, generate, GeneratorOptions, Summary};
+use super::schema;
+use super::writer::DemoWriter;
 use anyhow::Context;
+use dva_source_api::Dialect;
 use dva_source_api::{RowSource, Statement};
+use dva_source_diesel::PostgresWriter;
 use dva_source_diesel::{SourceLimits, SqliteSource, SqliteWriter};
+use dva_source_odbc::OdbcWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -84,6 +89,28 @@ pub fn create_database(database: &Path, options: &GeneratorOptions) -> anyhow::R
     }
     std::fs::rename(&partial, database).context("cannot move the demo database into place")?;
     Ok(())
+}
+
+/// A database server to fill with demo-his, for trying the connector against it.
+pub enum DemoTarget {
+    /// A `postgres://` URL, through libpq.
+    Postgres(String),
+    /// An ODBC connection string and the database's dialect.
+    Odbc(String, Dialect),
+}
+
+/// Creates the demo-his tables in `target` and fills them. With `replace`, existing demo-his
+/// tables are dropped first; without it, existing tables make the load fail (nothing is
+/// overwritten by accident).
+pub fn fill_database(target: &DemoTarget, options: &GeneratorOptions, replace: bool) -> anyhow::Result<Summary> {
+    let mut writer: Box<dyn DemoWriter> = match target {
+        DemoTarget::Postgres(url) => Box::new(PostgresWriter::connect(url)?),
+        DemoTarget::Odbc(connection_string, dialect) => Box::new(OdbcWriter::connect(connection_string, *dialect)?),
+    };
+    if replace {
+        writer.execute_batch(&schema::drop_tables())?;
+    }
+    generate(writer.as_mut(), options).context("cannot generate the demo data")
 }
 
 fn config_text(listen: SocketAddr, mappings: &Path) -> String {

@@ -98,6 +98,14 @@ impl From<ServiceError> for ApiError {
                     "the care provider's database did not answer in time; try again later",
                 )
             }
+            ServiceError::Source(SourceError::Busy(wait)) => {
+                tracing::warn!(wait = ?wait, "every database connection stayed busy; raise pool_size if the database can take it");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueType::Transient,
+                    "the care provider's database is busy; try again later",
+                )
+            }
             ServiceError::Source(SourceError::RowCap(n)) => {
                 tracing::warn!(max_rows = n, "row cap reached");
                 Self::new(

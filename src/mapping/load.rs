@@ -402,7 +402,7 @@ fn compile_children(
     let mut out = Vec::new();
     for (name, def) in entries {
         let name = name.as_text().unwrap_or_default().to_owned();
-        check_keys(path, def, &["query", "key", "parent_key", "children"], diags);
+        check_keys(path, def, &["query", "key", "parent_key", "order_by", "children"], diags);
         let query = required_text(path, def, "query", diags).map(|(q, pos)| {
             let sql = SqlText::parse(q);
             check_params(path, pos, &sql, "patient", diags);
@@ -410,6 +410,8 @@ fn compile_children(
         });
         let key = required_column(path, def, "key", diags);
         let parent_key = required_column(path, def, "parent_key", diags);
+        let order_by =
+            if def.get("order_by").is_some() { compile_order_by(path, def, None, diags) } else { Vec::new() };
         let mut scope = Scope::default();
         if let Some(grandchildren) = def.get("children") {
             scope.children = compile_children(path, grandchildren, diags, &mut scope.columns);
@@ -417,7 +419,7 @@ fn compile_children(
         if let (Some(query), Some(key), Some(parent_key)) = (query, key, parent_key) {
             scope.columns.slot(&key);
             let parent_key_slot = parent.slot(&parent_key);
-            out.push(ChildQuery { name, query, key, parent_key, parent_key_slot, scope });
+            out.push(ChildQuery { name, query, key, parent_key, parent_key_slot, order_by, scope });
         }
     }
     out

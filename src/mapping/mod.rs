@@ -161,5 +161,7 @@ pub struct ChildQuery {
     pub parent_key: String,
     /// Slot of `parent_key` in the parent scope.
     pub parent_key_slot: usize,
+    /// The order of a parent's child rows, after the key.
+    pub order_by: Vec<OrderBy>,
     pub scope: Scope,
 }

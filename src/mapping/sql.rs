@@ -1,7 +1,7 @@
 //! SQL text from mapping files with named parameters (`:patient`), split once at load so
 //! that rendering for a dialect is a concatenation with positional placeholders.
 
-use dva_source_api::Dialect;
+use dva_source_api::SqlStyle;
 
 /// A piece of SQL text or a named parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,15 +80,15 @@ impl SqlText {
         })
     }
 
-    /// Renders for `dialect`, numbering placeholders from `*next_bind` and returning the
+    /// Renders for `style`, numbering placeholders from `*next_bind` and returning the
     /// parameter names in bind order.
-    pub fn render(&self, dialect: Dialect, next_bind: &mut usize, out: &mut String) -> Vec<String> {
+    pub fn render(&self, style: SqlStyle, next_bind: &mut usize, out: &mut String) -> Vec<String> {
         let mut names = Vec::new();
         for part in &self.parts {
             match part {
                 SqlPart::Text(t) => out.push_str(t),
                 SqlPart::Param(name) => {
-                    out.push_str(&dialect.placeholder(*next_bind));
+                    out.push_str(&style.placeholder(*next_bind));
                     *next_bind += 1;
                     names.push(name.clone());
                 }
@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(sql.params().collect::<Vec<_>>(), ["patient", "patient"]);
         let mut out = String::new();
         let mut n = 1;
-        sql.render(Dialect::Postgres, &mut n, &mut out);
+        sql.render(dva_source_api::Dialect::Postgres.into(), &mut n, &mut out);
         assert_eq!(out, "SELECT a::text, ':no' AS x -- :nope\nFROM t /* :no */ WHERE p = $1 AND q = $2");
         assert_eq!(n, 3);
     }

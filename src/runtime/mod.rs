@@ -1,5 +1,6 @@
 //! The live snapshot: settings, compiled mapping sets and open sources, swapped as a whole.
 
+mod breaker;
 pub mod reload;
 mod service;
 mod snapshot;

@@ -117,7 +117,7 @@ impl DataService {
 
     /// The patient's key in the legacy database, from the token's BSN. `None`: not known here.
     pub fn patient_key(&self, bsn: &str) -> Result<Option<Value>, ServiceError> {
-        let statement = search::lookup_statement(&self.mappings.patient_lookup, self.source.dialect(), bsn);
+        let statement = search::lookup_statement(&self.mappings.patient_lookup, self.source.sql_style(), bsn);
         let rows = self.query(&statement)?;
         match rows.rows.as_slice() {
             [] => Ok(None),
@@ -138,7 +138,7 @@ impl DataService {
             return Ok(SearchPage { entries: Vec::new(), next: None, total: None, problems: Vec::new() });
         }
         let mappings: Vec<&CompiledMapping> = self.mappings.for_type(resource_type).collect();
-        let dialect = self.source.dialect();
+        let style = self.source.sql_style();
         let tables = &self.mappings.code_tables;
         let mut pages: Vec<(&CompiledMapping, RowSet)> = Vec::new();
         let mut remaining = request.count as u64;
@@ -147,7 +147,7 @@ impl DataService {
             let offset = if i == request.cursor.mapping { request.cursor.offset } else { 0 };
             if remaining == 0 {
                 // The page is full: is there anything left in this mapping? One row tells.
-                let probe = search::page_statement(mapping, dialect, patient, &request.criteria, tables, 1, offset);
+                let probe = search::page_statement(mapping, style, patient, &request.criteria, tables, 1, offset);
                 if let Some(probe) = probe {
                     if !self.query(&probe)?.rows.is_empty() {
                         next = Some(Cursor { mapping: i, offset });
@@ -157,7 +157,7 @@ impl DataService {
                 continue;
             }
             let Some(statement) =
-                search::page_statement(mapping, dialect, patient, &request.criteria, tables, remaining + 1, offset)
+                search::page_statement(mapping, style, patient, &request.criteria, tables, remaining + 1, offset)
             else {
                 continue;
             };
@@ -243,7 +243,7 @@ impl DataService {
     ) -> Result<(Option<Resource>, Vec<Problem>), ServiceError> {
         for mapping in self.mappings.for_type(resource_type) {
             let Some(column_value) = mapping.id.column_value(id) else { continue };
-            let statement = search::read_statement(mapping, self.source.dialect(), patient, column_value);
+            let statement = search::read_statement(mapping, self.source.sql_style(), patient, column_value);
             let rows = self.query(&statement)?;
             let (resources, problems) = self.build(mapping, patient, rows)?;
             // Two rows with one id would be a mapping error; serve neither rather than guess.
@@ -283,7 +283,14 @@ impl DataService {
                 None => Vec::new(),
             };
             let mut child_rows = RowSet::default();
-            for statement in search::child_statements(&child.query, &child.key, self.source.dialect(), patient, &keys) {
+            for statement in search::child_statements(
+                &child.query,
+                &child.key,
+                &child.order_by,
+                self.source.sql_style(),
+                patient,
+                &keys,
+            ) {
                 append(&mut child_rows, self.query(&statement)?);
             }
             let grandchildren = self.fetch_children(&child.scope, &child_rows, patient)?;

@@ -1,11 +1,13 @@
 //! Loading everything the server needs from a config file, in one code path.
 
+use super::breaker::Breaker;
 use super::service::DataService;
 use crate::auth::StaticTokens;
-use crate::config::{AuthSettings, Settings, SourceKind};
+use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics};
-use dva_source_api::RowSource;
-use dva_source_diesel::{SourceLimits, SqliteSource};
+use dva_source_api::{RowSource, SourceError};
+use dva_source_diesel::{PostgresSource, SourceLimits, SqliteSource};
+use dva_source_odbc::{OdbcOptions, OdbcSource};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -56,15 +58,11 @@ impl Snapshot {
 
         let mut sources: HashMap<&str, Arc<dyn RowSource>> = HashMap::new();
         for s in &settings.sources {
-            let limits =
-                SourceLimits { pool_size: s.pool_size, statement_timeout: s.statement_timeout, max_rows: s.max_rows };
-            match &s.kind {
-                SourceKind::Sqlite { path } => match SqliteSource::open(path, limits) {
-                    Ok(source) => {
-                        sources.insert(&s.name, Arc::new(source));
-                    }
-                    Err(e) => diags.error(&settings.file, at_start, format!("source `{}`: {e}", s.name)),
-                },
+            match open_source(s) {
+                Ok(source) => {
+                    sources.insert(&s.name, Arc::new(Breaker::new(&s.name, source)));
+                }
+                Err(e) => diags.error(&settings.file, at_start, format!("source `{}`: {e}", s.name)),
             }
         }
 
@@ -88,4 +86,28 @@ impl Snapshot {
             (rest.is_empty() || rest.starts_with('/')).then(|| (s, rest.trim_start_matches('/').to_owned()))
         })
     }
+}
+
+/// Opens one configured source. Network databases connect on first use, so one that is down
+/// at start makes requests answer 503 until it is back instead of stopping the daemon.
+fn open_source(s: &SourceSettings) -> Result<Arc<dyn RowSource>, SourceError> {
+    let limits = SourceLimits {
+        pool_size: s.pool_size,
+        statement_timeout: s.statement_timeout,
+        connect_timeout: s.connect_timeout,
+        max_rows: s.max_rows,
+    };
+    Ok(match &s.kind {
+        SourceKind::Sqlite { path } => Arc::new(SqliteSource::open(path, limits)?),
+        SourceKind::Postgres { url } => Arc::new(PostgresSource::open(&url.0, limits)),
+        SourceKind::Odbc { connection_string, dialect, encoding, init_sql } => {
+            let options = OdbcOptions {
+                connection_string: connection_string.0.clone(),
+                dialect: *dialect,
+                encoding: *encoding,
+                init_sql: init_sql.clone(),
+            };
+            Arc::new(OdbcSource::open(options, limits))
+        }
+    })
 }

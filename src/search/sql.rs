@@ -3,9 +3,9 @@
 
 use super::criteria::{Criterion, DatePrefix, DateValue, TokenValue};
 use crate::engine::time;
-use crate::mapping::{CodeTable, CompiledMapping, DateStorage, SearchParamDef, Source, SqlText, TokenMatch};
+use crate::mapping::{CodeTable, CompiledMapping, DateStorage, OrderBy, SearchParamDef, Source, SqlText, TokenMatch};
 use chrono::{Duration, NaiveDateTime, NaiveTime};
-use dva_source_api::{Dialect, Statement, Value};
+use dva_source_api::{SqlStyle, Statement, Value};
 
 /// Parent keys per child statement (an `IN (...)` list); keeps every driver's bind limit.
 pub const CHILD_BATCH: usize = 500;
@@ -62,21 +62,21 @@ impl Pred {
 
 /// `?` stands for every placeholder until [`Builder::finish`] numbers them for the dialect.
 struct Builder {
-    dialect: Dialect,
+    style: SqlStyle,
     sql: String,
     binds: Vec<Value>,
 }
 
 impl Builder {
-    fn new(dialect: Dialect) -> Self {
-        Self { dialect, sql: String::new(), binds: Vec::new() }
+    fn new(style: SqlStyle) -> Self {
+        Self { style, sql: String::new(), binds: Vec::new() }
     }
 
     /// The mapping's query with its named parameters bound.
     fn subquery(&mut self, query: &SqlText, bind: impl Fn(&str) -> Value) {
         self.sql.push_str("SELECT * FROM (\n");
         let mut next = self.binds.len() + 1;
-        for name in query.render(self.dialect, &mut next, &mut self.sql) {
+        for name in query.render(self.style, &mut next, &mut self.sql) {
             self.binds.push(bind(&name));
         }
         self.sql.push_str("\n) q");
@@ -89,18 +89,22 @@ impl Builder {
         // Predicates are built with `?`; number them now.
         for (i, piece) in sql.split('?').enumerate() {
             if i > 0 {
-                self.sql.push_str(&self.dialect.placeholder(self.binds.len() + i));
+                self.sql.push_str(&self.style.placeholder(self.binds.len() + i));
             }
             self.sql.push_str(piece);
         }
         self.binds.extend(binds);
     }
 
-    fn order_by(&mut self, mapping: &CompiledMapping) {
-        let items: Vec<String> = mapping
-            .order_by
+    /// `ORDER BY` for `order`. Databases disagree on where NULLs go, so NULLs go last
+    /// explicitly, the same everywhere.
+    fn order_by(&mut self, order: &[OrderBy]) {
+        let items: Vec<String> = order
             .iter()
-            .map(|o| format!("q.{}{}", o.column, if o.descending { " DESC" } else { "" }))
+            .map(|o| {
+                let c = &o.column;
+                format!("CASE WHEN q.{c} IS NULL THEN 1 ELSE 0 END, q.{c}{}", if o.descending { " DESC" } else { "" })
+            })
             .collect();
         if !items.is_empty() {
             self.sql.push_str(" ORDER BY ");
@@ -110,8 +114,8 @@ impl Builder {
 
     fn paging(&mut self, limit: u64, offset: u64) {
         let first = self.binds.len() + 1;
-        self.sql.push_str(&self.dialect.paging_clause(first));
-        let (a, b) = if self.dialect.limit_first() { (limit, offset) } else { (offset, limit) };
+        self.sql.push_str(&self.style.paging_clause(first));
+        let (a, b) = if self.style.limit_first() { (limit, offset) } else { (offset, limit) };
         self.binds.push(Value::Int(i64::try_from(a).unwrap_or(i64::MAX)));
         self.binds.push(Value::Int(i64::try_from(b).unwrap_or(i64::MAX)));
     }
@@ -122,10 +126,10 @@ impl Builder {
 }
 
 /// The statement finding a patient's key from the BSN.
-pub fn lookup_statement(query: &SqlText, dialect: Dialect, bsn: &str) -> Statement {
+pub fn lookup_statement(query: &SqlText, style: SqlStyle, bsn: &str) -> Statement {
     let mut sql = String::new();
     let mut next = 1;
-    let binds = query.render(dialect, &mut next, &mut sql).iter().map(|_| Value::Text(bsn.to_owned())).collect();
+    let binds = query.render(style, &mut next, &mut sql).iter().map(|_| Value::Text(bsn.to_owned())).collect();
     Statement { sql, binds }
 }
 
@@ -134,7 +138,7 @@ pub fn lookup_statement(query: &SqlText, dialect: Dialect, bsn: &str) -> Stateme
 #[allow(clippy::too_many_arguments)]
 pub fn page_statement(
     mapping: &CompiledMapping,
-    dialect: Dialect,
+    style: SqlStyle,
     patient: &Value,
     criteria: &[(String, Criterion)],
     tables: &[CodeTable],
@@ -151,19 +155,19 @@ pub fn page_statement(
     if pred == Pred::False {
         return None;
     }
-    let mut b = Builder::new(dialect);
+    let mut b = Builder::new(style);
     b.subquery(&mapping.query, |_| patient.clone());
     if let Pred::Sql(sql, binds) = pred {
         b.push_pred("WHERE", &sql, binds);
     }
-    b.order_by(mapping);
+    b.order_by(&mapping.order_by);
     b.paging(limit, offset);
     Some(b.finish())
 }
 
 /// The statement reading one resource by the column value of its id.
-pub fn read_statement(mapping: &CompiledMapping, dialect: Dialect, patient: &Value, id_value: Value) -> Statement {
-    let mut b = Builder::new(dialect);
+pub fn read_statement(mapping: &CompiledMapping, style: SqlStyle, patient: &Value, id_value: Value) -> Statement {
+    let mut b = Builder::new(style);
     b.subquery(&mapping.query, |_| patient.clone());
     b.push_pred("WHERE", &format!("q.{} = ?", mapping.id.column), vec![id_value]);
     // Two rows tell a duplicate id apart from a unique one.
@@ -175,18 +179,21 @@ pub fn read_statement(mapping: &CompiledMapping, dialect: Dialect, patient: &Val
 pub fn child_statements(
     query: &SqlText,
     key: &str,
-    dialect: Dialect,
+    order: &[OrderBy],
+    style: SqlStyle,
     patient: &Value,
     parent_keys: &[Value],
 ) -> Vec<Statement> {
     parent_keys
         .chunks(CHILD_BATCH)
         .map(|keys| {
-            let mut b = Builder::new(dialect);
+            let mut b = Builder::new(style);
             b.subquery(query, |_| patient.clone());
             let marks = vec!["?"; keys.len()].join(", ");
             b.push_pred("WHERE", &format!("q.{key} IN ({marks})"), keys.to_vec());
-            b.sql.push_str(&format!(" ORDER BY q.{key}"));
+            let mut by_key = vec![OrderBy { column: key.to_owned(), descending: false }];
+            by_key.extend(order.iter().cloned());
+            b.order_by(&by_key);
             b.finish()
         })
         .collect()
@@ -378,8 +385,16 @@ mod tests {
             "code".to_owned(),
             Criterion::Token(vec![TokenValue { system: Some("http://loinc.org".into()), code: Some(hostile.into()) }]),
         )];
-        let s = page_statement(mapping, Dialect::Postgres, &Value::Int(7), &criteria, &set.code_tables, 10, 0)
-            .expect("a statement");
+        let s = page_statement(
+            mapping,
+            dva_source_api::Dialect::Postgres.into(),
+            &Value::Int(7),
+            &criteria,
+            &set.code_tables,
+            10,
+            0,
+        )
+        .expect("a statement");
         assert!(!s.sql.contains("DROP"), "{}", s.sql);
         assert!(s.binds.contains(&Value::Text(hostile.into())));
         assert!(s.binds.contains(&Value::Int(7)), "the patient key is bound");
@@ -392,7 +407,8 @@ mod tests {
     fn child_rows_are_fetched_in_batches() {
         let sql = SqlText::parse("SELECT * FROM r WHERE pat = :patient");
         let keys: Vec<Value> = (0..1200).map(Value::Int).collect();
-        let statements = child_statements(&sql, "parent_id", Dialect::Sqlite, &Value::Int(1), &keys);
+        let statements =
+            child_statements(&sql, "parent_id", &[], dva_source_api::Dialect::Sqlite.into(), &Value::Int(1), &keys);
         assert_eq!(statements.len(), 3);
         assert_eq!(statements[0].binds.len(), 1 + CHILD_BATCH);
         assert!(statements.iter().all(|s| s.sql.contains("q.parent_id IN (")));
@@ -406,6 +422,15 @@ mod tests {
             "category".to_owned(),
             Criterion::Token(vec![TokenValue { system: None, code: Some("vital-signs".into()) }]),
         )];
-        assert!(page_statement(mapping, Dialect::Sqlite, &Value::Int(1), &criteria, &set.code_tables, 10, 0).is_none());
+        assert!(page_statement(
+            mapping,
+            dva_source_api::Dialect::Sqlite.into(),
+            &Value::Int(1),
+            &criteria,
+            &set.code_tables,
+            10,
+            0
+        )
+        .is_none());
     }
 }

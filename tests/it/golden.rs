@@ -64,9 +64,9 @@ fn pretty(json: &Json) -> String {
 fn rows_from_demo(set: &MappingSet, mapping: &CompiledMapping) -> ScopeRows {
     let db = demo_db();
     let source = SqliteSource::open(&db.path, SourceLimits::default()).expect("open demo db");
-    let lookup = search::lookup_statement(&set.patient_lookup, source.dialect(), &db.tokens[0].bsn);
+    let lookup = search::lookup_statement(&set.patient_lookup, source.sql_style(), &db.tokens[0].bsn);
     let key = source.query(&lookup).expect("lookup").rows[0][0].clone();
-    let statement = search::page_statement(mapping, source.dialect(), &key, &[], &set.code_tables, ROWS_PER_CASE, 0)
+    let statement = search::page_statement(mapping, source.sql_style(), &key, &[], &set.code_tables, ROWS_PER_CASE, 0)
         .expect("statement");
     let rows = source.query(&statement).expect("rows");
     with_children(&source, &mapping.scope, rows, &key)
@@ -82,7 +82,14 @@ fn with_children(source: &SqliteSource, scope: &Scope, rows: RowSet, key: &Value
                 .map(|k| rows.rows.iter().map(|r| r[k].clone()).collect())
                 .unwrap_or_default();
             let mut child_rows = RowSet::default();
-            for s in search::child_statements(&child.query, &child.key, source.dialect(), key, &parent_keys) {
+            for s in search::child_statements(
+                &child.query,
+                &child.key,
+                &child.order_by,
+                source.sql_style(),
+                key,
+                &parent_keys,
+            ) {
                 let more = source.query(&s).expect("child rows");
                 if child_rows.rows.is_empty() {
                     child_rows.columns = more.columns;

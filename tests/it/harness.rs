@@ -25,15 +25,16 @@ pub fn demo_db() -> &'static DemoDb {
     DB.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("demo-his.sqlite");
-        // A fixed "today" keeps counts stable from day to day.
-        let options = GeneratorOptions {
-            patients: 12,
-            seed: 42,
-            anchor: chrono::NaiveDate::from_ymd_opt(2026, 6, 15).expect("date"),
-        };
+        let options = demo_options();
         demo::create_database(&path, &options).expect("generate the demo database");
         DemoDb { tokens: demo::demo_tokens(&options), _dir: dir, path }
     })
+}
+
+/// The generator options of the shared demo database. A fixed "today" keeps counts stable
+/// from day to day.
+pub fn demo_options() -> GeneratorOptions {
+    GeneratorOptions { patients: 12, seed: 42, anchor: chrono::NaiveDate::from_ymd_opt(2026, 6, 15).expect("date") }
 }
 
 /// The repository's demo mapping set.
@@ -72,6 +73,18 @@ pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
     start(edit, false, false)
 }
 
+/// A server over the source described by `source_toml` (the keys of a `[sources.ehr]` table),
+/// with a fixed public URL so that servers over different databases can be compared byte for
+/// byte.
+pub fn spawn_on(source_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config_with(dir.path(), source_toml, &mappings, "public_url = \"https://dva.test\"");
+    serve_config(dir, &config, mappings, false)
+}
+
 fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -87,7 +100,12 @@ fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
         db.path.clone()
     };
     let config = write_config(dir.path(), &db_path, &mappings);
-    let snapshot = Snapshot::load(&config).unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
+    serve_config(dir, &config, mappings, reloading)
+}
+
+fn serve_config(dir: tempfile::TempDir, config: &Path, mappings: PathBuf, reloading: bool) -> TestApp {
+    let db = demo_db();
+    let snapshot = Snapshot::load(config).unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("addr").port();
     let state = AppState { snapshot: Arc::new(ArcSwap::from_pointee(snapshot)) };
@@ -98,7 +116,8 @@ fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
         actix_web::rt::System::new()
             .block_on(async move { http::serve_admin(admin_state, admin_listener).expect("admin").await })
     });
-    let reloader = reloading.then(|| reload::start(config.clone(), Arc::clone(&state.snapshot)).expect("start reload"));
+    let reloader =
+        reloading.then(|| reload::start(config.to_path_buf(), Arc::clone(&state.snapshot)).expect("start reload"));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = http::serve(state, listener).expect("serve");
@@ -124,6 +143,11 @@ pub fn write_tokens(path: &Path, tokens: &[DemoToken]) {
 }
 
 pub fn write_config(dir: &Path, db: &Path, mappings: &Path) -> PathBuf {
+    write_config_with(dir, &format!("kind = \"sqlite\"\npath = \"{}\"", db.display()), mappings, "")
+}
+
+/// A config over the source `source_toml`, with `server_extra` lines in `[server]`.
+pub fn write_config_with(dir: &Path, source_toml: &str, mappings: &Path, server_extra: &str) -> PathBuf {
     let config = dir.join("dva-connector.toml");
     std::fs::write(
         &config,
@@ -131,6 +155,7 @@ pub fn write_config(dir: &Path, db: &Path, mappings: &Path) -> PathBuf {
             r#"[server]
 listen = "127.0.0.1:0"
 workers = 1
+{server_extra}
 
 [admin]
 listen = "127.0.0.1:0"
@@ -140,8 +165,7 @@ mode = "static"
 token_file = "tokens.json"
 
 [sources.ehr]
-kind = "sqlite"
-path = "{}"
+{source_toml}
 
 [[services]]
 name = "gp-data"
@@ -149,7 +173,6 @@ base_path = "{BASE_PATH}"
 mappings = "{}"
 source = "ehr"
 "#,
-            db.display(),
             mappings.display()
         ),
     )
@@ -172,6 +195,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: Json,
+    /// The body as sent, byte for byte.
+    pub text: String,
 }
 
 impl TestApp {
@@ -221,8 +246,8 @@ pub fn get_url(url: &str, token: Option<&str>, accept: Option<&str>) -> Reply {
     let status = response.status();
     let content_type = response.header("Content-Type").unwrap_or_default().to_owned();
     let text = response.into_string().expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Json::String(text));
-    Reply { status, content_type, body }
+    let body = serde_json::from_str(&text).unwrap_or(Json::String(text.clone()));
+    Reply { status, content_type, body, text }
 }
 
 pub fn next_link(bundle: &Json) -> Option<String> {

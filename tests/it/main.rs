@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod architecture;
+mod backends;
 mod golden;
 mod harness;
 mod hostile;

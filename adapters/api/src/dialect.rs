@@ -1,7 +1,4 @@
-/// The SQL dialect of a source: how placeholders and paging are written.
-///
-/// Mapping files write named parameters (`:patient`); the connector rewrites them into the
-/// dialect's positional placeholders, so request values only ever travel as binds.
+/// The SQL dialect of a database: how paging is written and how a session is made safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dialect {
     Sqlite,
@@ -13,12 +10,36 @@ pub enum Dialect {
     Generic,
 }
 
-impl Dialect {
+/// How a source takes SQL text: the database's dialect, and the placeholder style of the
+/// client in between (libpq numbers them, ODBC always writes `?`).
+///
+/// Mapping files write named parameters (`:patient`); the connector rewrites them into these
+/// positional placeholders, so request values only ever travel as binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqlStyle {
+    pub dialect: Dialect,
+    pub numbered_placeholders: bool,
+}
+
+impl From<Dialect> for SqlStyle {
+    /// The style of the database's native client.
+    fn from(dialect: Dialect) -> Self {
+        Self { dialect, numbered_placeholders: dialect == Dialect::Postgres }
+    }
+}
+
+impl SqlStyle {
+    /// The style through ODBC, whatever the database.
+    pub fn odbc(dialect: Dialect) -> Self {
+        Self { dialect, numbered_placeholders: false }
+    }
+
     /// The placeholder for the `n`-th bind (1-based).
     pub fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            _ => "?".to_owned(),
+        if self.numbered_placeholders {
+            format!("${n}")
+        } else {
+            "?".to_owned()
         }
     }
 
@@ -28,7 +49,7 @@ impl Dialect {
     pub fn paging_clause(self, first_bind: usize) -> String {
         let a = self.placeholder(first_bind);
         let b = self.placeholder(first_bind + 1);
-        match self {
+        match self.dialect {
             Dialect::Sqlite | Dialect::Postgres | Dialect::Mysql => format!(" LIMIT {a} OFFSET {b}"),
             Dialect::Mssql | Dialect::Oracle | Dialect::Generic => {
                 format!(" OFFSET {a} ROWS FETCH NEXT {b} ROWS ONLY")
@@ -36,9 +57,22 @@ impl Dialect {
         }
     }
 
-    /// Whether [`Dialect::paging_clause`] takes the limit as its first bind.
+    /// Whether [`SqlStyle::paging_clause`] takes the limit as its first bind.
     pub fn limit_first(self) -> bool {
-        matches!(self, Dialect::Sqlite | Dialect::Postgres | Dialect::Mysql)
+        matches!(self.dialect, Dialect::Sqlite | Dialect::Postgres | Dialect::Mysql)
+    }
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 6] =
+        [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql, Dialect::Mssql, Dialect::Oracle, Dialect::Generic];
+
+    /// The dialect by its configuration name (`mariadb` is an alias of `mysql`).
+    pub fn from_name(name: &str) -> Option<Dialect> {
+        match name {
+            "mariadb" => Some(Dialect::Mysql),
+            _ => Self::ALL.into_iter().find(|d| d.name() == name),
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -58,10 +92,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_per_dialect() {
-        assert_eq!(Dialect::Postgres.placeholder(3), "$3");
-        assert_eq!(Dialect::Sqlite.placeholder(3), "?");
-        assert_eq!(Dialect::Postgres.paging_clause(2), " LIMIT $2 OFFSET $3");
-        assert_eq!(Dialect::Mssql.paging_clause(1), " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY");
+    fn placeholders_per_client() {
+        let native = SqlStyle::from(Dialect::Postgres);
+        assert_eq!(native.placeholder(3), "$3");
+        assert_eq!(SqlStyle::odbc(Dialect::Postgres).placeholder(3), "?");
+        assert_eq!(SqlStyle::from(Dialect::Sqlite).placeholder(3), "?");
+        assert_eq!(native.paging_clause(2), " LIMIT $2 OFFSET $3");
+        assert_eq!(SqlStyle::odbc(Dialect::Mssql).paging_clause(1), " OFFSET ? ROWS FETCH NEXT ? ROWS ONLY");
+    }
+
+    #[test]
+    fn dialects_by_name() {
+        for d in Dialect::ALL {
+            assert_eq!(Dialect::from_name(d.name()), Some(d));
+        }
+        assert_eq!(Dialect::from_name("mariadb"), Some(Dialect::Mysql));
+        assert_eq!(Dialect::from_name("db2"), None);
     }
 }

@@ -6,9 +6,10 @@
 #![forbid(unsafe_code)]
 
 mod dialect;
+pub mod pool;
 pub mod value;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, SqlStyle};
 pub use value::Value;
 
 use std::sync::Arc;
@@ -46,6 +47,10 @@ pub enum SourceError {
     /// The database cannot be reached or refused the connection.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Every pooled connection stayed busy for the configured wait: the EHR is at the load
+    /// the connector may put on it.
+    #[error("all database connections stayed busy for {0:?}")]
+    Busy(Duration),
     /// The statement ran longer than the configured timeout.
     #[error("statement timed out after {0:?}")]
     Timeout(Duration),
@@ -63,8 +68,8 @@ pub enum SourceError {
 /// Read access to one legacy database. Implementations are blocking; the caller runs them on
 /// a bounded blocking pool. They must open connections read-only where the driver allows.
 pub trait RowSource: Send + Sync {
-    /// The SQL dialect this source speaks, for placeholders and paging.
-    fn dialect(&self) -> Dialect;
+    /// The SQL this source takes: dialect (paging) and placeholder style.
+    fn sql_style(&self) -> SqlStyle;
 
     /// Run one statement and return all its rows (callers bound them with paging in SQL).
     fn query(&self, statement: &Statement) -> Result<RowSet, SourceError>;
@@ -78,10 +83,80 @@ pub trait RowSource: Send + Sync {
     }
 }
 
+/// Limits that protect the legacy database and the connector's memory.
+#[derive(Debug, Clone)]
+pub struct SourceLimits {
+    /// Connections in the pool: the most statements that run at once against the EHR.
+    pub pool_size: u32,
+    /// How long a statement may run (and how long a request waits for a free connection).
+    pub statement_timeout: Duration,
+    /// How long opening a connection may take before the database counts as down.
+    pub connect_timeout: Duration,
+    /// The most rows one statement may return.
+    pub max_rows: usize,
+}
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        Self {
+            pool_size: 4,
+            statement_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            max_rows: 10_000,
+        }
+    }
+}
+
 /// A snapshot of a connection pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
     pub max: u32,
     pub open: u32,
     pub idle: u32,
+}
+
+/// Splits a multi-row INSERT into statements within the database's bind limit and runs each
+/// through `execute` (SQL with the style's placeholders, and the binds). For the demo writers.
+pub fn insert_batches(
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+    max_binds: usize,
+    style: SqlStyle,
+    mut execute: impl FnMut(String, Vec<Value>) -> Result<(), SourceError>,
+) -> Result<(), SourceError> {
+    if columns.is_empty() || rows.is_empty() {
+        return Ok(());
+    }
+    if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+        return Err(SourceError::Statement(format!(
+            "insert into {table}: a row has {} values for {} columns",
+            bad.len(),
+            columns.len()
+        )));
+    }
+    for chunk in rows.chunks((max_binds / columns.len()).max(1)) {
+        let mut binds = Vec::new();
+        let tuples: Vec<String> = chunk
+            .iter()
+            .map(|row| {
+                let marks: Vec<String> = row
+                    .iter()
+                    .map(|value| {
+                        // A typed NULL bind would not fit every column (PostgreSQL refuses text
+                        // into date); the literal fits all.
+                        if value.is_null() {
+                            return "NULL".to_owned();
+                        }
+                        binds.push(value.clone());
+                        style.placeholder(binds.len())
+                    })
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), tuples.join(", "));
+        execute(sql, binds)?;
+    }
+    Ok(())
 }

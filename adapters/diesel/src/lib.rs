@@ -11,19 +11,10 @@ mod sqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteSource, SqliteWriter};
 
-/// Limits that protect the legacy database and the connector's memory.
-#[derive(Debug, Clone)]
-pub struct SourceLimits {
-    /// Connections in the pool: the most statements that run at once against the EHR.
-    pub pool_size: u32,
-    /// How long a statement may run (and how long to wait for a lock or a connection).
-    pub statement_timeout: std::time::Duration,
-    /// The most rows one statement may return.
-    pub max_rows: usize,
-}
+#[cfg(feature = "postgres")]
+mod postgres;
 
-impl Default for SourceLimits {
-    fn default() -> Self {
-        Self { pool_size: 4, statement_timeout: std::time::Duration::from_secs(10), max_rows: 10_000 }
-    }
-}
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresSource, PostgresWriter};
+
+pub use dva_source_api::SourceLimits;

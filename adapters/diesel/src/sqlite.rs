@@ -7,11 +7,11 @@ use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteType, SqliteValue};
 use diesel::{Connection, RunQueryDsl};
-use dva_source_api::{Dialect, PoolStatus, RowSet, RowSource, SourceError, Statement, Value};
+use dva_source_api::{Dialect, PoolStatus, RowSet, RowSource, SourceError, SqlStyle, Statement, Value};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::SourceLimits;
+use dva_source_api::SourceLimits;
 
 /// SQLite's default limit on binds per statement.
 const MAX_BINDS: usize = 32_766;
@@ -55,8 +55,8 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReadOnly {
 }
 
 impl RowSource for SqliteSource {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+    fn sql_style(&self) -> SqlStyle {
+        Dialect::Sqlite.into()
     }
 
     fn query(&self, statement: &Statement) -> Result<RowSet, SourceError> {
@@ -178,28 +178,12 @@ impl SqliteWriter {
 
     /// Inserts rows with bound values, as few statements as SQLite's bind limit allows.
     pub fn insert(&mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<(), SourceError> {
-        if columns.is_empty() || rows.is_empty() {
-            return Ok(());
-        }
-        if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
-            return Err(SourceError::Statement(format!(
-                "insert into {table}: a row has {} values for {} columns",
-                bad.len(),
-                columns.len()
-            )));
-        }
-        let one_row = format!("({})", vec!["?"; columns.len()].join(", "));
-        let per_statement = (MAX_BINDS / columns.len()).max(1);
-        for chunk in rows.chunks(per_statement) {
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES {}",
-                columns.join(", "),
-                vec![one_row.as_str(); chunk.len()].join(", ")
-            );
-            let binds: Vec<Value> = chunk.iter().flatten().cloned().collect();
-            bind_all(diesel::sql_query(sql).into_boxed(), &binds).execute(&mut self.conn).map_err(statement_error)?;
-        }
-        Ok(())
+        dva_source_api::insert_batches(table, columns, rows, MAX_BINDS, Dialect::Sqlite.into(), |sql, binds| {
+            bind_all(diesel::sql_query(sql).into_boxed(), &binds)
+                .execute(&mut self.conn)
+                .map(drop)
+                .map_err(statement_error)
+        })
     }
 
     /// Runs `f` in one transaction: all of it lands, or none.

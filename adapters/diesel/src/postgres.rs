@@ -1,0 +1,341 @@
+//! PostgreSQL through diesel (libpq): a read-only pooled source, and a writer for the demo.
+//!
+//! Rows are decoded by the type OID PostgreSQL reports per field, so mapping files can bring
+//! any SELECT. Types without a natural FHIR use (arrays, json, geometric) are refused with the
+//! column name; the mapping can cast them to text.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::deserialize::{self, FromSql, QueryableByName};
+use diesel::pg::data_types::PgNumeric;
+use diesel::pg::{Pg, PgConnection, PgValue};
+use diesel::row::{Field, NamedRow, Row};
+use diesel::sql_types::{BigInt, Binary, Bool, Date, Double, Float, Integer, Nullable, Numeric, SmallInt, Text};
+use diesel::sql_types::{Timestamp, Timestamptz};
+use diesel::{Connection, RunQueryDsl};
+use dva_source_api::pool::{Connect, Pool};
+use dva_source_api::{Dialect, PoolStatus, RowSet, RowSource, SourceError, SourceLimits, SqlStyle, Statement, Value};
+use std::time::{Duration, Instant};
+
+/// PostgreSQL's limit on binds per statement.
+const MAX_BINDS: usize = 65_535;
+
+/// A pool of read-only connections to one PostgreSQL database.
+pub struct PostgresSource {
+    pool: Pool<Connector>,
+    limits: SourceLimits,
+}
+
+impl PostgresSource {
+    /// Prepares the pool; connections open on first use, so a database that is down at start
+    /// only makes requests fail (and `/readyz` say so) until it is back.
+    pub fn open(url: &str, limits: SourceLimits) -> Self {
+        let connector = Connector { url: with_connect_timeout(url, limits.connect_timeout), limits: limits.clone() };
+        Self { pool: Pool::new(connector, limits.pool_size, limits.statement_timeout), limits }
+    }
+}
+
+struct Connector {
+    url: String,
+    limits: SourceLimits,
+}
+
+impl Connect for Connector {
+    type Connection = PgConnection;
+
+    fn connect(&self) -> Result<PgConnection, SourceError> {
+        // libpq's message names host and port, never the password.
+        let mut conn = PgConnection::establish(&self.url).map_err(|e| SourceError::Unavailable(first_line(&e)))?;
+        // Every transaction on this session is read-only; the server enforces the timeout.
+        conn.batch_execute(&format!(
+            "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SET statement_timeout = {}",
+            self.limits.statement_timeout.as_millis()
+        ))
+        .map_err(|e| SourceError::Unavailable(first_line(&e)))?;
+        Ok(conn)
+    }
+}
+
+impl RowSource for PostgresSource {
+    fn sql_style(&self) -> SqlStyle {
+        Dialect::Postgres.into()
+    }
+
+    fn query(&self, statement: &Statement) -> Result<RowSet, SourceError> {
+        let (max_rows, timeout) = (self.limits.max_rows, self.limits.statement_timeout);
+        self.pool.with(|conn| load(conn, statement, max_rows, timeout))
+    }
+
+    fn health(&self) -> Result<(), SourceError> {
+        self.pool.with(|conn| conn.batch_execute("SELECT 1").map_err(|e| classify(e, Instant::now(), Duration::MAX)))
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(self.pool.status())
+    }
+}
+
+/// Adds libpq's `connect_timeout` unless the operator set one: a database host that does not
+/// answer must count as down quickly.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    let seconds = timeout.as_secs().max(1);
+    if url.contains("connect_timeout") {
+        url.to_owned()
+    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        // A key=value conninfo string.
+        format!("{url} connect_timeout={seconds}")
+    } else if url.contains('?') {
+        format!("{url}&connect_timeout={seconds}")
+    } else {
+        format!("{url}?connect_timeout={seconds}")
+    }
+}
+
+fn load(
+    conn: &mut PgConnection,
+    statement: &Statement,
+    max_rows: usize,
+    timeout: Duration,
+) -> Result<RowSet, SourceError> {
+    let started = Instant::now();
+    let query = bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds);
+    let iter = query
+        .load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn)
+        .map_err(|e| classify(e, started, timeout))?;
+    let mut set = RowSet::default();
+    for row in iter {
+        let row = row.map_err(|e| classify(e, started, timeout))?;
+        if set.rows.len() == max_rows {
+            return Err(SourceError::RowCap(max_rows));
+        }
+        if set.rows.is_empty() {
+            set.columns = row.names.into();
+        }
+        set.rows.push(row.values);
+    }
+    Ok(set)
+}
+
+/// Sorts a diesel error into the connector's kinds. A statement the server cancelled after
+/// running for the whole timeout is a timeout, whatever language the server reports it in.
+fn classify(e: diesel::result::Error, started: Instant, timeout: Duration) -> SourceError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, info) => {
+            SourceError::Unavailable(info.message().to_owned())
+        }
+        Error::DatabaseError(..) if started.elapsed() >= timeout => SourceError::Timeout(timeout),
+        Error::DeserializationError(e) => SourceError::Decode { column: String::new(), message: e.to_string() },
+        other => SourceError::Statement(first_line(&other)),
+    }
+}
+
+fn first_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+type BoxedQuery<'a> = diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>;
+
+/// Binds each value with its own SQL type, so PostgreSQL compares dates with dates.
+fn bind_all<'a>(mut query: BoxedQuery<'a>, binds: &[Value]) -> BoxedQuery<'a> {
+    for value in binds {
+        query = match value {
+            Value::Null => query.bind::<Nullable<Text>, _>(None::<String>),
+            Value::Bool(b) => query.bind::<Bool, _>(*b),
+            Value::Int(i) => query.bind::<BigInt, _>(*i),
+            Value::Float(f) => query.bind::<Double, _>(*f),
+            Value::Bytes(b) => query.bind::<Binary, _>(b.clone()),
+            Value::Date(d) => query.bind::<Date, _>(*d),
+            Value::Timestamp(t) => query.bind::<Timestamp, _>(*t),
+            Value::TimestampTz(t) => query.bind::<Timestamptz, _>(t.with_timezone(&Utc)),
+            Value::Decimal(s) | Value::Text(s) => query.bind::<Text, _>(s.clone()),
+        };
+    }
+    query
+}
+
+struct DynamicRow {
+    names: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl QueryableByName<Pg> for DynamicRow {
+    fn build<'a>(row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
+        let count = row.field_count();
+        let mut names = Vec::with_capacity(count);
+        let mut values = Vec::with_capacity(count);
+        for i in 0..count {
+            let Some(field) = Row::get(row, i) else { break };
+            let name = field.field_name().unwrap_or_default().to_owned();
+            values.push(match field.value() {
+                None => Value::Null,
+                Some(v) => decode(v).map_err(|e| format!("column `{name}`: {e}"))?,
+            });
+            names.push(name);
+        }
+        Ok(Self { names, values })
+    }
+}
+
+/// Type OIDs from PostgreSQL's `pg_type`; stable across versions.
+mod oid {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const CHAR: u32 = 18;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const OID: u32 = 26;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const NUMERIC: u32 = 1700;
+    pub const UUID: u32 = 2950;
+}
+
+fn decode(value: PgValue<'_>) -> deserialize::Result<Value> {
+    Ok(match value.get_oid().get() {
+        oid::BOOL => Value::Bool(<bool as FromSql<Bool, Pg>>::from_sql(value)?),
+        oid::INT2 => Value::Int(i64::from(<i16 as FromSql<SmallInt, Pg>>::from_sql(value)?)),
+        oid::INT4 => Value::Int(i64::from(<i32 as FromSql<Integer, Pg>>::from_sql(value)?)),
+        oid::INT8 => Value::Int(<i64 as FromSql<BigInt, Pg>>::from_sql(value)?),
+        oid::OID => Value::Int(i64::from(u32::from_be_bytes(value.as_bytes().try_into()?))),
+        oid::FLOAT4 => Value::Float(f64::from(<f32 as FromSql<Float, Pg>>::from_sql(value)?)),
+        oid::FLOAT8 => Value::Float(<f64 as FromSql<Double, Pg>>::from_sql(value)?),
+        oid::NUMERIC => Value::Decimal(numeric_text(&<PgNumeric as FromSql<Numeric, Pg>>::from_sql(value)?)?),
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR => {
+            Value::Text(<String as FromSql<Text, Pg>>::from_sql(value)?)
+        }
+        oid::UUID => Value::Text(uuid_text(value.as_bytes())?),
+        oid::DATE => Value::Date(<NaiveDate as FromSql<Date, Pg>>::from_sql(value)?),
+        oid::TIMESTAMP => Value::Timestamp(<NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value)?),
+        oid::TIMESTAMPTZ => {
+            let utc = <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(value)?;
+            Value::TimestampTz(utc.with_timezone(&FixedOffset::east_opt(0).ok_or("offset")?))
+        }
+        oid::BYTEA => Value::Bytes(<Vec<u8> as FromSql<Binary, Pg>>::from_sql(value)?),
+        other => {
+            return Err(format!("PostgreSQL type oid {other} is not supported; cast it to text in the query").into())
+        }
+    })
+}
+
+/// A numeric in plain decimal notation with exactly its scale: `5.40` stays `5.40`.
+fn numeric_text(n: &PgNumeric) -> Result<String, String> {
+    let (negative, weight, scale, digits) = match n {
+        PgNumeric::Positive { weight, scale, digits } => (false, *weight, *scale, digits),
+        PgNumeric::Negative { weight, scale, digits } => (true, *weight, *scale, digits),
+        PgNumeric::NaN => return Err("NaN is not a FHIR decimal".into()),
+    };
+    // `digits` are base-10000 groups; the first is worth 10000^weight.
+    let group = |i: i32| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied().unwrap_or(0);
+    let weight = i32::from(weight);
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out.push_str(&group(0).to_string());
+        for i in 1..=weight {
+            out.push_str(&format!("{:04}", group(i)));
+        }
+    }
+    if scale > 0 {
+        let mut fraction = String::new();
+        let mut i = weight + 1;
+        while fraction.len() < usize::from(scale) {
+            fraction.push_str(&format!("{:04}", group(i)));
+            i += 1;
+        }
+        fraction.truncate(usize::from(scale));
+        out.push('.');
+        out.push_str(&fraction);
+    }
+    Ok(out)
+}
+
+fn uuid_text(bytes: &[u8]) -> Result<String, String> {
+    if bytes.len() != 16 {
+        return Err("a uuid has 16 bytes".into());
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+}
+
+/// A read-write connection for creating the demo database. Never used to serve requests.
+pub struct PostgresWriter {
+    conn: PgConnection,
+}
+
+impl PostgresWriter {
+    pub fn connect(url: &str) -> Result<Self, SourceError> {
+        let conn = PgConnection::establish(url).map_err(|e| SourceError::Unavailable(first_line(&e)))?;
+        Ok(Self { conn })
+    }
+
+    /// Runs several `;`-separated statements, e.g. DDL.
+    pub fn execute_batch(&mut self, sql: &str) -> Result<(), SourceError> {
+        self.conn.batch_execute(sql).map_err(|e| SourceError::Statement(first_line(&e)))
+    }
+
+    /// Inserts rows with bound values, as few statements as the bind limit allows.
+    pub fn insert(&mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<(), SourceError> {
+        dva_source_api::insert_batches(table, columns, rows, MAX_BINDS, Dialect::Postgres.into(), |sql, binds| {
+            bind_all(diesel::sql_query(sql).into_boxed(), &binds)
+                .execute(&mut self.conn)
+                .map(drop)
+                .map_err(|e| SourceError::Statement(first_line(&e)))
+        })
+    }
+
+    /// Runs `f` in one transaction: all of it lands, or none.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, SourceError>) -> Result<T, SourceError> {
+        self.execute_batch("BEGIN")?;
+        match f(self) {
+            Ok(v) => self.execute_batch("COMMIT").map(|()| v),
+            Err(e) => {
+                // The original error matters more than a failed rollback.
+                let _ = self.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numerics_keep_their_scale() {
+        let n = |weight, scale, digits: &[i16]| PgNumeric::Positive { weight, scale, digits: digits.to_vec() };
+        assert_eq!(numeric_text(&n(0, 2, &[5, 4000])).as_deref(), Ok("5.40"));
+        assert_eq!(numeric_text(&n(-1, 2, &[500])).as_deref(), Ok("0.05"));
+        assert_eq!(numeric_text(&n(1, 1, &[1, 2345, 6000])).as_deref(), Ok("12345.6"));
+        assert_eq!(numeric_text(&n(1, 0, &[1])).as_deref(), Ok("10000"));
+        assert_eq!(numeric_text(&n(-2, 6, &[12])).as_deref(), Ok("0.000012"));
+        let neg = PgNumeric::Negative { weight: 0, scale: 3, digits: vec![7, 1250] };
+        assert_eq!(numeric_text(&neg).as_deref(), Ok("-7.125"));
+        assert!(numeric_text(&PgNumeric::NaN).is_err());
+    }
+
+    #[test]
+    fn connect_timeout_is_added_unless_set() {
+        let t = Duration::from_secs(2);
+        assert_eq!(with_connect_timeout("postgres://h/db", t), "postgres://h/db?connect_timeout=2");
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=require", t),
+            "postgres://h/db?sslmode=require&connect_timeout=2"
+        );
+        assert_eq!(with_connect_timeout("postgres://h/db?connect_timeout=9", t), "postgres://h/db?connect_timeout=9");
+        assert_eq!(with_connect_timeout("host=h dbname=db", t), "host=h dbname=db connect_timeout=2");
+    }
+}

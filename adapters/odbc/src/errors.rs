@@ -1,0 +1,25 @@
+//! ODBC diagnostics sorted into the connector's kinds of failure, by SQLSTATE.
+
+use dva_source_api::SourceError;
+use std::time::Duration;
+
+pub fn classify(e: odbc_api::Error, timeout: Duration) -> SourceError {
+    let state = match &e {
+        odbc_api::Error::Diagnostics { record, .. } => record.state.as_str().to_owned(),
+        _ => String::new(),
+    };
+    let message = first_line(&e);
+    match state.as_str() {
+        // 08xxx: connection exceptions; HYT01: connection timeout.
+        s if s.starts_with("08") || s == "HYT01" => SourceError::Unavailable(message),
+        // HYT00: the query timeout; 57014: PostgreSQL cancelled it; 70100: MariaDB interrupted it.
+        "HYT00" | "57014" | "70100" => SourceError::Timeout(timeout),
+        _ => SourceError::Statement(message),
+    }
+}
+
+/// The driver's message without the diagnostic preamble odbc-api puts first.
+fn first_line(e: &odbc_api::Error) -> String {
+    let text = e.to_string();
+    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().trim().to_owned()
+}
