@@ -4,16 +4,17 @@ use dva_source_api::SourceError;
 use std::time::Duration;
 
 pub fn classify(e: odbc_api::Error, timeout: Duration) -> SourceError {
-    let state = match &e {
-        odbc_api::Error::Diagnostics { record, .. } => record.state.as_str().to_owned(),
-        _ => String::new(),
+    let (state, native) = match &e {
+        odbc_api::Error::Diagnostics { record, .. } => (record.state.as_str().to_owned(), record.native_error),
+        _ => (String::new(), 0),
     };
     let message = first_line(&e);
-    match state.as_str() {
+    match (state.as_str(), native) {
         // 08xxx: connection exceptions; HYT01: connection timeout.
-        s if s.starts_with("08") || s == "HYT01" => SourceError::Unavailable(message),
-        // HYT00: the query timeout; 57014: PostgreSQL cancelled it; 70100: MariaDB interrupted it.
-        "HYT00" | "57014" | "70100" => SourceError::Timeout(timeout),
+        (s, _) if s.starts_with("08") || s == "HYT01" => SourceError::Unavailable(message),
+        // HYT00: the query timeout; 57014: PostgreSQL cancelled it; 70100, or native 1969 and
+        // 3024: MariaDB's and MySQL's statement time limits (whatever SQLSTATE the driver gives).
+        ("HYT00" | "57014" | "70100", _) | (_, 1969 | 3024) => SourceError::Timeout(timeout),
         _ => SourceError::Statement(message),
     }
 }

@@ -90,11 +90,25 @@ impl Connect for Connector {
     fn connect(&self) -> Result<Connection<'static>, SourceError> {
         let conn = connect(&self.options.connection_string, self.limits.connect_timeout)?;
         let timeout = self.limits.statement_timeout;
-        for sql in session_setup(self.options.dialect, timeout).iter().chain(&self.options.init_sql) {
-            conn.execute(sql, (), Some(whole_seconds(timeout))).map_err(|e| match errors::classify(e, timeout) {
-                SourceError::Statement(m) => SourceError::Unavailable(format!("setting up the session failed: {m}")),
-                other => other,
-            })?;
+        let custom = self.options.init_sql.iter().map(|sql| vec![sql.clone()]);
+        for alternatives in session_setup(self.options.dialect, timeout).into_iter().chain(custom) {
+            let mut last = None;
+            for sql in &alternatives {
+                match conn.execute(sql, (), Some(whole_seconds(timeout))) {
+                    Ok(_) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(errors::classify(e, timeout)),
+                }
+            }
+            match last {
+                None => {}
+                Some(SourceError::Statement(m)) => {
+                    return Err(SourceError::Unavailable(format!("setting up the session failed: {m}")))
+                }
+                Some(other) => return Err(other),
+            }
         }
         Ok(conn)
     }
@@ -111,23 +125,31 @@ pub(crate) fn connect(connection_string: &str, timeout: Duration) -> Result<Conn
     })
 }
 
-/// Statements that make a new session read-only and bound its statements, per dialect. Where
-/// a database has no such setting (SQL Server, Oracle) the account must be read-only; the
-/// README says so.
-fn session_setup(dialect: Dialect, timeout: Duration) -> Vec<String> {
+/// Statements that make a new session read-only and bound its statements, per dialect; each
+/// step lists alternatives, tried until one works (MariaDB and MySQL name the limit
+/// differently). Where a database has no such setting (SQL Server, Oracle) the account must be
+/// read-only; the README says so. The ODBC query timeout applies everywhere on top, where the
+/// driver honours it.
+fn session_setup(dialect: Dialect, timeout: Duration) -> Vec<Vec<String>> {
     let ms = timeout.as_millis();
+    let one = |sql: String| vec![sql];
     match dialect {
-        Dialect::Sqlite => vec!["PRAGMA query_only = ON".into(), format!("PRAGMA busy_timeout = {ms}")],
-        Dialect::Postgres => {
-            vec!["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".into(), format!("SET statement_timeout = {ms}")]
-        }
-        // PIPES_AS_CONCAT: `||` concatenates, as in standard SQL and in every other dialect,
-        // so one mapping set serves all databases.
-        Dialect::Mysql => vec![
-            "SET SESSION TRANSACTION READ ONLY".into(),
-            "SET SESSION sql_mode = CONCAT(@@sql_mode, ',PIPES_AS_CONCAT')".into(),
+        Dialect::Sqlite => vec![one("PRAGMA query_only = ON".into()), one(format!("PRAGMA busy_timeout = {ms}"))],
+        Dialect::Postgres => vec![
+            one("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY".into()),
+            one(format!("SET statement_timeout = {ms}")),
         ],
-        Dialect::Mssql => vec![format!("SET LOCK_TIMEOUT {ms}")],
+        Dialect::Mysql => vec![
+            one("SET SESSION TRANSACTION READ ONLY".into()),
+            vec![
+                format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64()),
+                format!("SET SESSION max_execution_time = {ms}"),
+            ],
+            // `||` concatenates, as in standard SQL and every other dialect, so one mapping
+            // set serves all databases.
+            one("SET SESSION sql_mode = CONCAT(@@sql_mode, ',PIPES_AS_CONCAT')".into()),
+        ],
+        Dialect::Mssql => vec![one(format!("SET LOCK_TIMEOUT {ms}"))],
         Dialect::Oracle | Dialect::Generic => vec![],
     }
 }

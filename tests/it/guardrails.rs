@@ -1,0 +1,132 @@
+//! The connector must never harm the EHR it reads, and must survive the EHR going away:
+//! read-only sessions, statement timeouts, the row cap, and a database that goes down under
+//! a running server and comes back.
+
+use crate::backends::{server_database, MARIADB_ODBC, POSTGRES_ODBC, POSTGRES_SERVER};
+use crate::harness::{demo_db, spawn_on};
+use crate::proxy::Proxy;
+use dva_source_api::{Dialect, RowSource, SourceError, SourceLimits, Statement};
+use dva_source_diesel::PostgresSource;
+use dva_source_odbc::{OdbcOptions, OdbcSource, TextEncoding};
+use std::time::{Duration, Instant};
+
+fn odbc(connection_string: String, dialect: Dialect, limits: SourceLimits) -> OdbcSource {
+    OdbcSource::open(
+        OdbcOptions { connection_string, dialect, encoding: TextEncoding::Utf16, init_sql: vec![] },
+        limits,
+    )
+}
+
+/// Every network backend, as the connector opens them.
+fn sources(limits: SourceLimits) -> Vec<(&'static str, Box<dyn RowSource>)> {
+    let db = server_database();
+    let sqlite = demo_db().path.display().to_string();
+    vec![
+        ("postgresql (diesel)", Box::new(PostgresSource::open(&format!("{POSTGRES_SERVER}/{db}"), limits.clone()))),
+        (
+            "postgresql (odbc)",
+            Box::new(odbc(format!("{POSTGRES_ODBC}Database={db};"), Dialect::Postgres, limits.clone())),
+        ),
+        ("mariadb (odbc)", Box::new(odbc(format!("{MARIADB_ODBC}Database={db};"), Dialect::Mysql, limits.clone()))),
+        ("sqlite (odbc)", Box::new(odbc(format!("Driver=SQLite3;Database={sqlite};"), Dialect::Sqlite, limits))),
+    ]
+}
+
+fn sql(text: &str) -> Statement {
+    Statement { sql: text.into(), binds: vec![] }
+}
+
+#[test]
+fn sessions_are_read_only() {
+    for (name, source) in sources(SourceLimits::default()) {
+        let before = source.query(&sql("SELECT COUNT(*) AS n FROM journaalregel")).expect(name);
+        for write in
+            ["DELETE FROM journaalregel", "UPDATE patient SET achternaam = 'x'", "CREATE TABLE hacked (x INTEGER)"]
+        {
+            let result = source.query(&sql(write));
+            assert!(result.is_err(), "{name}: `{write}` was allowed");
+        }
+        let after = source.query(&sql("SELECT COUNT(*) AS n FROM journaalregel")).expect(name);
+        assert_eq!(before.rows, after.rows, "{name}");
+    }
+}
+
+#[test]
+fn statements_are_cut_off_at_the_timeout() {
+    let limits = SourceLimits { statement_timeout: Duration::from_secs(1), ..SourceLimits::default() };
+    for (name, source) in sources(limits) {
+        let sleep = match name {
+            n if n.starts_with("postgresql") => "SELECT pg_sleep(10)",
+            n if n.starts_with("mariadb") => "SELECT SLEEP(10)",
+            _ => continue, // SQLite has no sleep; its busy timeout is tested in the adapter.
+        };
+        let started = Instant::now();
+        let result = source.query(&sql(sleep));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "{name}: ran {took:?}");
+        assert!(matches!(result, Err(SourceError::Timeout(_))), "{name}: {result:?}");
+        assert!(source.query(&sql("SELECT 1 AS one")).is_ok(), "{name}: usable after a timeout");
+    }
+}
+
+#[test]
+fn the_row_cap_holds_on_every_backend() {
+    let limits = SourceLimits { max_rows: 10, ..SourceLimits::default() };
+    for (name, source) in sources(limits) {
+        let result = source.query(&sql("SELECT regel_id FROM journaalregel"));
+        assert!(matches!(result, Err(SourceError::RowCap(10))), "{name}: {result:?}");
+    }
+}
+
+#[test]
+fn the_row_cap_answers_with_an_operation_outcome() {
+    let app = spawn_on(&format!("kind = \"sqlite\"\npath = \"{}\"\nmax_rows = 3", demo_db().path.display()));
+    let reply = app.get("Observation?_count=50", Some(app.token(0)));
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.body["resourceType"], "OperationOutcome");
+    assert_eq!(reply.body["issue"][0]["code"], "too-costly");
+}
+
+/// A database that goes down under a running server: data requests answer 503 with an
+/// OperationOutcome within a second, and the server recovers by itself when it is back.
+#[test]
+fn a_database_that_goes_down_gives_503_fast_and_the_server_recovers() {
+    let db = server_database();
+    for (name, upstream, source) in [
+        ("postgresql (diesel)", "127.0.0.1:5432", "kind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{port}/{db}\""),
+        (
+            "mariadb (odbc)",
+            "127.0.0.1:3306",
+            "kind = \"odbc\"\ndialect = \"mysql\"\nconnection_string = \"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port={port};User=root;Password=;Database={db};\"",
+        ),
+    ] {
+        let mut proxy = Proxy::start(upstream);
+        let toml = source.replace("{port}", &proxy.port.to_string()).replace("{db}", db).replace("{{", "{").replace("}}", "}");
+        let app = spawn_on(&toml);
+        let token = app.token(0);
+        assert_eq!(app.get("Observation?_count=5", Some(token)).status, 200, "{name}: before");
+
+        proxy.stop();
+        for attempt in 0..5 {
+            let started = Instant::now();
+            let reply = app.get("Observation?_count=5", Some(token));
+            let took = started.elapsed();
+            assert_eq!(reply.status, 503, "{name}: attempt {attempt} while down: {}", reply.text);
+            assert_eq!(reply.body["resourceType"], "OperationOutcome", "{name}");
+            assert!(took < Duration::from_secs(1), "{name}: attempt {attempt} took {took:?}");
+        }
+        let ready = crate::harness::get_url(&format!("{}/readyz", app.admin), None, None);
+        assert_eq!(ready.status, 503, "{name}: readyz while down");
+
+        proxy.restart();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = app.get("Observation?_count=5", Some(token));
+            if reply.status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}: not recovered 10 s after the database came back");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
