@@ -325,7 +325,7 @@ fn source_kind(
     span: std::ops::Range<usize>,
 ) -> Option<SourceKind> {
     let kind = s.kind.get_ref().as_str();
-    let keys: [(&str, Option<&Spanned<String>>, &[&str]); 5] = [
+    let keys: [KindKey<'_>; 5] = [
         ("path", s.path.as_ref(), &["sqlite"]),
         ("url", s.url.as_ref(), &["postgres"]),
         ("connection_string", s.connection_string.as_ref(), &["odbc"]),
@@ -407,6 +407,9 @@ fn source_kind(
 
 const KINDS: [&str; 3] = ["sqlite", "postgres", "odbc"];
 
+/// A kind-specific key: its name, its value if given, and the kinds it applies to.
+type KindKey<'a> = (&'static str, Option<&'a Spanned<String>>, &'static [&'static str]);
+
 /// Replaces `${NAME}` with the environment variable, so a password can live in the service's
 /// environment (systemd `EnvironmentFile=` or credentials) instead of this file.
 fn expand_env(text: &str) -> Result<String, String> {
@@ -423,4 +426,55 @@ fn expand_env(text: &str) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile_source(source: &str) -> (Option<Settings>, Vec<String>) {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nmode = \"static\"\ntoken_file = \"t.json\"\n\
+             [sources.ehr]\n{source}\n[[services]]\nname = \"gp\"\nbase_path = \"/fhir\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo-his/gp-data")
+        );
+        let mut diags = Diagnostics::default();
+        let settings = compile(Path::new("c.toml"), Path::new("/etc/dva"), &text, &mut diags);
+        (settings.filter(|_| !diags.has_errors()), diags.sorted().into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn odbc_source_with_dialect_and_encoding() {
+        let (settings, errors) = compile_source(
+            "kind = \"odbc\"\nconnection_string = \"DSN=his;PWD=geheim\"\ndialect = \"mariadb\"\nencoding = \"windows-1252\"",
+        );
+        assert_eq!(errors, Vec::<String>::new());
+        let settings = settings.expect("settings");
+        let SourceKind::Odbc { dialect, encoding, .. } = &settings.sources[0].kind else { panic!("not odbc") };
+        assert_eq!((*dialect, *encoding), (Dialect::Mysql, TextEncoding::Windows1252));
+        assert!(!format!("{settings:?}").contains("geheim"), "a password in Debug output");
+    }
+
+    #[test]
+    fn keys_of_another_kind_and_unknown_names_are_errors() {
+        let (_, errors) = compile_source("kind = \"odbc\"\nconnection_string = \"DSN=his\"\nurl = \"postgres://x\"");
+        assert!(errors.iter().any(|e| e.contains("`url` does not apply to a odbc source")), "{errors:?}");
+        let (_, errors) = compile_source("kind = \"odbc\"\nconnection_string = \"DSN=his\"\ndialect = \"db2\"");
+        assert!(errors.iter().any(|e| e.contains("unknown dialect `db2`") && e.contains("mssql")), "{errors:?}");
+        let (_, errors) = compile_source("kind = \"postgres\"");
+        assert!(errors.iter().any(|e| e.contains("needs `url`")), "{errors:?}");
+        let (_, errors) = compile_source("kind = \"oracle\"");
+        assert!(
+            errors.iter().any(|e| e.contains("unknown kind `oracle` (known: sqlite, postgres, odbc)")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn environment_variables_fill_in_secrets() {
+        let (_, errors) = compile_source("kind = \"postgres\"\nurl = \"postgres://u:${DVA_TEST_SURELY_UNSET}@h/db\"");
+        assert!(errors.iter().any(|e| e.contains("`DVA_TEST_SURELY_UNSET` is not set")), "{errors:?}");
+        assert_eq!(expand_env("a${HOME}b").ok(), std::env::var("HOME").ok().map(|h| format!("a{h}b")));
+        assert!(expand_env("${unclosed").is_err());
+    }
 }

@@ -22,5 +22,5 @@ pub fn classify(e: odbc_api::Error, timeout: Duration) -> SourceError {
 /// The driver's message without the diagnostic preamble odbc-api puts first.
 fn first_line(e: &odbc_api::Error) -> String {
     let text = e.to_string();
-    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().trim().to_owned()
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim().to_owned()
 }
