@@ -41,3 +41,18 @@ fn engine_and_mapping_do_no_io() {
 fn adapters_know_nothing_of_fhir() {
     assert_absent("adapters", &["serde_json", "fhir::", "resourceType"]);
 }
+
+/// Boundary: the daemon knows databases through `dva_source_api` only; the concrete adapters
+/// are named where sources are opened (the snapshot), configured and filled with demo data.
+#[test]
+fn only_the_edges_name_concrete_adapters() {
+    let allowed = ["src/runtime/snapshot.rs", "src/config/", "src/demo/"];
+    for (file, text) in sources("src") {
+        if allowed.iter().any(|a| file.contains(a)) {
+            continue;
+        }
+        for adapter in ["dva_source_diesel", "dva_source_odbc"] {
+            assert!(!text.contains(adapter), "{file} names `{adapter}`; go through dva_source_api::RowSource");
+        }
+    }
+}
