@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 
 pub fn serve_admin(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
@@ -28,24 +29,33 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "alive"}))
 }
 
-/// Ready: every data service's database answers.
+/// Ready: every source answers. Each source is checked once, however many services read it;
+/// the body names the sources and services that are not ready.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let snapshot = state.snapshot.load_full();
     let checks = web::block(move || {
-        snapshot
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), s.source.health().err().map(|e| e.to_string())))
-            .collect::<Vec<_>>()
+        let mut sources: BTreeMap<String, bool> = BTreeMap::new();
+        for s in &snapshot.services {
+            if !sources.contains_key(&s.source_name) {
+                sources.insert(s.source_name.clone(), s.source.health().is_ok());
+            }
+        }
+        let services: BTreeMap<String, bool> =
+            snapshot.services.iter().map(|s| (s.name.clone(), sources.get(&s.source_name) == Some(&true))).collect();
+        (sources, services)
     })
     .await
     .unwrap_or_default();
-    let ready = !checks.is_empty() && checks.iter().all(|(_, e)| e.is_none());
-    let services: serde_json::Map<String, serde_json::Value> = checks
-        .into_iter()
-        .map(|(name, error)| (name, json!(if error.is_none() { "ready" } else { "database unavailable" })))
-        .collect();
-    let body = json!({"status": if ready { "ready" } else { "not ready" }, "services": services});
+    let (sources, services) = checks;
+    let ready = !services.is_empty() && services.values().all(|up| *up);
+    let describe = |map: BTreeMap<String, bool>| -> serde_json::Map<String, serde_json::Value> {
+        map.into_iter().map(|(name, up)| (name, json!(if up { "ready" } else { "database unavailable" }))).collect()
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "sources": describe(sources),
+        "services": describe(services),
+    });
     if ready {
         HttpResponse::Ok().json(body)
     } else {

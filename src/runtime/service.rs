@@ -21,6 +21,8 @@ pub struct DataService {
     pub name: String,
     pub base_path: String,
     pub mappings: MappingSet,
+    /// The `[sources.NAME]` this service reads.
+    pub source_name: String,
     pub source: Arc<dyn RowSource>,
     pub time_zone: chrono_tz::Tz,
     pub default_count: usize,
@@ -68,6 +70,7 @@ impl DataService {
             name: settings.name.clone(),
             base_path: settings.base_path.clone(),
             mappings,
+            source_name: settings.source.clone(),
             source,
             time_zone: global.time_zone,
             default_count: global.default_count,

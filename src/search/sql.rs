@@ -375,29 +375,29 @@ mod tests {
         load_set(&dir).0.expect("demo mapping set compiles")
     }
 
-    /// Invariant 2: hostile request values travel as binds and never appear in the SQL text.
+    /// Invariant 2: hostile request values travel as binds and never change the SQL text, in
+    /// any dialect or placeholder style.
     #[test]
     fn request_values_never_become_sql_text() {
         let set = lab_mapping();
         let mapping = set.for_type("Observation").find(|m| m.name == "observation-lab").expect("lab mapping");
-        let hostile = "x'); DROP TABLE labuitslag; -- \u{1F600}";
-        let criteria = vec![(
-            "code".to_owned(),
-            Criterion::Token(vec![TokenValue { system: Some("http://loinc.org".into()), code: Some(hostile.into()) }]),
-        )];
-        let s = page_statement(
-            mapping,
-            dva_source_api::Dialect::Postgres.into(),
-            &Value::Int(7),
-            &criteria,
-            &set.code_tables,
-            10,
-            0,
-        )
-        .expect("a statement");
-        assert!(!s.sql.contains("DROP"), "{}", s.sql);
-        assert!(s.binds.contains(&Value::Text(hostile.into())));
-        assert!(s.binds.contains(&Value::Int(7)), "the patient key is bound");
+        let statement = |style: dva_source_api::SqlStyle, code: &str| {
+            let criteria = vec![(
+                "code".to_owned(),
+                Criterion::Token(vec![TokenValue { system: Some("http://loinc.org".into()), code: Some(code.into()) }]),
+            )];
+            page_statement(mapping, style, &Value::Int(7), &criteria, &set.code_tables, 10, 0).expect("a statement")
+        };
+        let hostile = "x'); DROP TABLE labuitslag; -- \u{1F600}\0";
+        for dialect in dva_source_api::Dialect::ALL {
+            for style in [dialect.into(), dva_source_api::SqlStyle::odbc(dialect)] {
+                let (benign, s) = (statement(style, "1234-5"), statement(style, hostile));
+                assert_eq!(s.sql, benign.sql, "{dialect:?}: the value changed the SQL text");
+                assert!(s.binds.contains(&Value::Text(hostile.into())));
+                assert!(s.binds.contains(&Value::Int(7)), "the patient key is bound");
+            }
+        }
+        let s = statement(dva_source_api::Dialect::Postgres.into(), hostile);
         let placeholders = (1..=s.binds.len()).filter(|n| s.sql.contains(&format!("${n}"))).count();
         assert_eq!(placeholders, s.binds.len(), "every bind has its placeholder: {}", s.sql);
     }

@@ -9,6 +9,7 @@ fn health_readiness_and_metrics() {
     let ready = get_url(&format!("{}/readyz", app.admin), None, None);
     assert_eq!(ready.status, 200, "{}", ready.body);
     assert_eq!(ready.body["services"]["gp-data"], "ready");
+    assert_eq!(ready.body["sources"]["ehr"], "ready");
 
     // Traffic of every kind, then its counters.
     let token = app.token(0);
@@ -43,6 +44,7 @@ fn health_readiness_and_metrics() {
     let down = get_url(&format!("{}/readyz", app.admin), None, None);
     assert_eq!(down.status, 503, "{}", down.body);
     assert_eq!(down.body["services"]["gp-data"], "database unavailable");
+    assert_eq!(down.body["sources"]["ehr"], "database unavailable");
     assert_eq!(get_url(&format!("{}/healthz", app.admin), None, None).status, 200, "alive even when not ready");
     std::fs::rename(&moved, &db).expect("bring it back");
     assert_eq!(get_url(&format!("{}/readyz", app.admin), None, None).status, 200);
