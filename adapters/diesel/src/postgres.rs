@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(numeric_text(&n(-1, 2, &[500])).as_deref(), Ok("0.05"));
         assert_eq!(numeric_text(&n(1, 1, &[1, 2345, 6000])).as_deref(), Ok("12345.6"));
         assert_eq!(numeric_text(&n(1, 0, &[1])).as_deref(), Ok("10000"));
-        assert_eq!(numeric_text(&n(-2, 6, &[12])).as_deref(), Ok("0.000012"));
+        assert_eq!(numeric_text(&n(-2, 6, &[1200])).as_deref(), Ok("0.000012"));
         let neg = PgNumeric::Negative { weight: 0, scale: 3, digits: vec![7, 1250] };
         assert_eq!(numeric_text(&neg).as_deref(), Ok("-7.125"));
         assert!(numeric_text(&PgNumeric::NaN).is_err());
