@@ -5,6 +5,7 @@
 //! library needed); it is the embedded default and the demo database.
 #![forbid(unsafe_code)]
 
+mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

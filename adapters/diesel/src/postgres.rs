@@ -4,12 +4,12 @@
 //! any SELECT. Types without a natural FHIR use (arrays, json, geometric) are refused with the
 //! column name; the mapping can cast them to text.
 
+use crate::rows::{collect, DecodeValue, DynamicRow};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::deserialize::{self, FromSql, QueryableByName};
+use diesel::deserialize::{self, FromSql};
 use diesel::pg::data_types::PgNumeric;
 use diesel::pg::{Pg, PgConnection, PgValue};
-use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Binary, Bool, Date, Double, Float, Integer, Nullable, Numeric, SmallInt, Text};
 use diesel::sql_types::{Timestamp, Timestamptz};
 use diesel::{Connection, RunQueryDsl};
@@ -102,18 +102,7 @@ fn load(
     let iter = query
         .load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn)
         .map_err(|e| classify(e, started, timeout))?;
-    let mut set = RowSet::default();
-    for row in iter {
-        let row = row.map_err(|e| classify(e, started, timeout))?;
-        if set.rows.len() == max_rows {
-            return Err(SourceError::RowCap(max_rows));
-        }
-        if set.rows.is_empty() {
-            set.columns = row.names.into();
-        }
-        set.rows.push(row.values);
-    }
-    Ok(set)
+    collect(iter, max_rows, |e| classify(e, started, timeout))
 }
 
 /// Sorts a diesel error into the connector's kinds. A statement the server cancelled after
@@ -154,29 +143,6 @@ fn bind_all<'a>(mut query: BoxedQuery<'a>, binds: &[Value]) -> BoxedQuery<'a> {
     query
 }
 
-struct DynamicRow {
-    names: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl QueryableByName<Pg> for DynamicRow {
-    fn build<'a>(row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
-        let count = row.field_count();
-        let mut names = Vec::with_capacity(count);
-        let mut values = Vec::with_capacity(count);
-        for i in 0..count {
-            let Some(field) = Row::get(row, i) else { break };
-            let name = field.field_name().unwrap_or_default().to_owned();
-            values.push(match field.value() {
-                None => Value::Null,
-                Some(v) => decode(v).map_err(|e| format!("column `{name}`: {e}"))?,
-            });
-            names.push(name);
-        }
-        Ok(Self { names, values })
-    }
-}
-
 /// Type OIDs from PostgreSQL's `pg_type`; stable across versions.
 mod oid {
     pub const BOOL: u32 = 16;
@@ -199,31 +165,33 @@ mod oid {
     pub const UUID: u32 = 2950;
 }
 
-fn decode(value: PgValue<'_>) -> deserialize::Result<Value> {
-    Ok(match value.get_oid().get() {
-        oid::BOOL => Value::Bool(<bool as FromSql<Bool, Pg>>::from_sql(value)?),
-        oid::INT2 => Value::Int(i64::from(<i16 as FromSql<SmallInt, Pg>>::from_sql(value)?)),
-        oid::INT4 => Value::Int(i64::from(<i32 as FromSql<Integer, Pg>>::from_sql(value)?)),
-        oid::INT8 => Value::Int(<i64 as FromSql<BigInt, Pg>>::from_sql(value)?),
-        oid::OID => Value::Int(i64::from(u32::from_be_bytes(value.as_bytes().try_into()?))),
-        oid::FLOAT4 => Value::Float(f64::from(<f32 as FromSql<Float, Pg>>::from_sql(value)?)),
-        oid::FLOAT8 => Value::Float(<f64 as FromSql<Double, Pg>>::from_sql(value)?),
-        oid::NUMERIC => Value::Decimal(numeric_text(&<PgNumeric as FromSql<Numeric, Pg>>::from_sql(value)?)?),
-        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR => {
-            Value::Text(<String as FromSql<Text, Pg>>::from_sql(value)?)
-        }
-        oid::UUID => Value::Text(uuid_text(value.as_bytes())?),
-        oid::DATE => Value::Date(<NaiveDate as FromSql<Date, Pg>>::from_sql(value)?),
-        oid::TIMESTAMP => Value::Timestamp(<NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value)?),
-        oid::TIMESTAMPTZ => {
-            let utc = <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(value)?;
-            Value::TimestampTz(utc.with_timezone(&FixedOffset::east_opt(0).ok_or("offset")?))
-        }
-        oid::BYTEA => Value::Bytes(<Vec<u8> as FromSql<Binary, Pg>>::from_sql(value)?),
-        other => {
-            return Err(format!("PostgreSQL type oid {other} is not supported; cast it to text in the query").into())
-        }
-    })
+impl DecodeValue for Pg {
+    fn decode_value(value: PgValue<'_>) -> deserialize::Result<Value> {
+        Ok(match value.get_oid().get() {
+            oid::BOOL => Value::Bool(<bool as FromSql<Bool, Pg>>::from_sql(value)?),
+            oid::INT2 => Value::Int(i64::from(<i16 as FromSql<SmallInt, Pg>>::from_sql(value)?)),
+            oid::INT4 => Value::Int(i64::from(<i32 as FromSql<Integer, Pg>>::from_sql(value)?)),
+            oid::INT8 => Value::Int(<i64 as FromSql<BigInt, Pg>>::from_sql(value)?),
+            oid::OID => Value::Int(i64::from(u32::from_be_bytes(value.as_bytes().try_into()?))),
+            oid::FLOAT4 => Value::Float(f64::from(<f32 as FromSql<Float, Pg>>::from_sql(value)?)),
+            oid::FLOAT8 => Value::Float(<f64 as FromSql<Double, Pg>>::from_sql(value)?),
+            oid::NUMERIC => Value::Decimal(numeric_text(&<PgNumeric as FromSql<Numeric, Pg>>::from_sql(value)?)?),
+            oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR => {
+                Value::Text(<String as FromSql<Text, Pg>>::from_sql(value)?)
+            }
+            oid::UUID => Value::Text(uuid_text(value.as_bytes())?),
+            oid::DATE => Value::Date(<NaiveDate as FromSql<Date, Pg>>::from_sql(value)?),
+            oid::TIMESTAMP => Value::Timestamp(<NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value)?),
+            oid::TIMESTAMPTZ => {
+                let utc = <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(value)?;
+                Value::TimestampTz(utc.with_timezone(&FixedOffset::east_opt(0).ok_or("offset")?))
+            }
+            oid::BYTEA => Value::Bytes(<Vec<u8> as FromSql<Binary, Pg>>::from_sql(value)?),
+            other => {
+                return Err(format!("PostgreSQL type oid {other} is not supported; cast it to text in the query").into())
+            }
+        })
+    }
 }
 
 /// A numeric in plain decimal notation with exactly its scale: `5.40` stays `5.40`.

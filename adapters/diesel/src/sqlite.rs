@@ -1,9 +1,9 @@
 //! SQLite through diesel: a read-only pooled source, and a writer for the demo generator.
 
+use crate::rows::{collect, DecodeValue, DynamicRow};
 use diesel::connection::SimpleConnection;
-use diesel::deserialize::{self, FromSql, QueryableByName};
+use diesel::deserialize::{self, FromSql};
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
-use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection, SqliteType, SqliteValue};
 use diesel::{Connection, RunQueryDsl};
@@ -83,18 +83,7 @@ impl RowSource for SqliteSource {
 fn load(conn: &mut SqliteConnection, statement: &Statement, max_rows: usize) -> Result<RowSet, SourceError> {
     let query = bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds);
     let iter = query.load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn).map_err(statement_error)?;
-    let mut set = RowSet::default();
-    for row in iter {
-        let row = row.map_err(statement_error)?;
-        if set.rows.len() == max_rows {
-            return Err(SourceError::RowCap(max_rows));
-        }
-        if set.rows.is_empty() {
-            set.columns = row.names.into();
-        }
-        set.rows.push(row.values);
-    }
-    Ok(set)
+    collect(iter, max_rows, statement_error)
 }
 
 fn statement_error(e: diesel::result::Error) -> SourceError {
@@ -123,36 +112,16 @@ fn bind_all<'a>(mut query: BoxedQuery<'a>, binds: &[Value]) -> BoxedQuery<'a> {
     query
 }
 
-/// One row with its column names, decoded by SQLite storage class.
-struct DynamicRow {
-    names: Vec<String>,
-    values: Vec<Value>,
-}
-
-impl QueryableByName<Sqlite> for DynamicRow {
-    fn build<'a>(row: &impl NamedRow<'a, Sqlite>) -> deserialize::Result<Self> {
-        let count = row.field_count();
-        let mut names = Vec::with_capacity(count);
-        let mut values = Vec::with_capacity(count);
-        for i in 0..count {
-            let Some(field) = Row::get(row, i) else { break };
-            names.push(field.field_name().unwrap_or_default().to_owned());
-            values.push(match field.value() {
-                None => Value::Null,
-                Some(v) => decode(v)?,
-            });
-        }
-        Ok(Self { names, values })
+/// SQLite values are decoded by storage class.
+impl DecodeValue for Sqlite {
+    fn decode_value(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Value> {
+        Ok(match value.value_type() {
+            Some(SqliteType::Long) => Value::Int(<i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?),
+            Some(SqliteType::Double) => Value::Float(<f64 as FromSql<Double, Sqlite>>::from_sql(value)?),
+            Some(SqliteType::Binary) => Value::Bytes(<Vec<u8> as FromSql<Binary, Sqlite>>::from_sql(value)?),
+            _ => Value::Text(<String as FromSql<Text, Sqlite>>::from_sql(value)?),
+        })
     }
-}
-
-fn decode(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Value> {
-    Ok(match value.value_type() {
-        Some(SqliteType::Long) => Value::Int(<i64 as FromSql<BigInt, Sqlite>>::from_sql(value)?),
-        Some(SqliteType::Double) => Value::Float(<f64 as FromSql<Double, Sqlite>>::from_sql(value)?),
-        Some(SqliteType::Binary) => Value::Bytes(<Vec<u8> as FromSql<Binary, Sqlite>>::from_sql(value)?),
-        _ => Value::Text(<String as FromSql<Text, Sqlite>>::from_sql(value)?),
-    })
 }
 
 /// A read-write connection for creating the demo database. Never used to serve requests.
