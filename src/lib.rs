@@ -17,3 +17,4 @@ pub mod mapping;
 pub mod metrics;
 pub mod runtime;
 pub mod search;
+pub mod tls;

@@ -19,6 +19,8 @@ pub struct Settings {
     /// The externally visible base of all links, e.g. `https://dva.example.nl`; without it the
     /// request's own scheme and host are used.
     pub public_url: Option<String>,
+    /// HTTPS on `listen`; plain HTTP without it (behind a TLS-terminating proxy, or in tests).
+    pub tls: Option<TlsSettings>,
     pub workers: usize,
     pub time_zone: chrono_tz::Tz,
     pub default_count: usize,
@@ -26,6 +28,29 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub sources: Vec<SourceSettings>,
     pub services: Vec<ServiceSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    /// The server's certificate chain (PEM), leaf first.
+    pub certificate: PathBuf,
+    /// Its private key (PEM); must not be readable by others.
+    pub private_key: PathBuf,
+    pub client_certificates: ClientCertificates,
+    /// CA certificates (PEM) that client chains must end in (PKIoverheid Private G1 on MedMij).
+    pub client_ca: Option<PathBuf>,
+    /// Client host names accepted (the MedMij whitelist), lower case; empty: any client whose
+    /// chain verifies.
+    pub allowed_clients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertificates {
+    None,
+    /// Asked for; a client without one is served, one with an invalid one refused.
+    Optional,
+    /// Every client must present a valid certificate.
+    Required,
 }
 
 #[derive(Debug, Clone, PartialEq)]

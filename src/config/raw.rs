@@ -1,6 +1,9 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
-use super::{position, AuthSettings, Secret, ServiceSettings, Settings, SourceKind, SourceSettings};
+use super::{
+    position, AuthSettings, ClientCertificates, Secret, ServiceSettings, Settings, SourceKind, SourceSettings,
+    TlsSettings,
+};
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
 use dva_source_api::Dialect;
@@ -32,6 +35,19 @@ struct RawServer {
     listen: Spanned<String>,
     public_url: Option<Spanned<String>>,
     workers: Option<Spanned<usize>>,
+    tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: String,
+    private_key: String,
+    #[serde(default)]
+    client_certificates: Option<Spanned<String>>,
+    client_ca: Option<String>,
+    #[serde(default)]
+    allowed_clients: Vec<String>,
 }
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9464";
@@ -188,6 +204,8 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
             }
         }
     });
+    let tls =
+        raw.server.tls.as_ref().and_then(|t| tls_settings(t, &resolve, &mut |pos, m| diags.error(file, pos, m), &at));
     let workers = raw.server.workers.as_ref().map_or(2, |w| *w.get_ref());
     if workers == 0 {
         if let Some(w) = &raw.server.workers {
@@ -304,6 +322,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         listen: listen?,
         admin,
         public_url,
+        tls,
         workers: workers.max(1),
         time_zone: time_zone?,
         default_count,
@@ -406,6 +425,43 @@ fn source_kind(
 }
 
 const KINDS: [&str; 3] = ["sqlite", "postgres", "odbc"];
+
+fn tls_settings(
+    raw: &Spanned<RawTls>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    error: &mut dyn FnMut(Pos, String),
+    at: &dyn Fn(std::ops::Range<usize>) -> Pos,
+) -> Option<TlsSettings> {
+    let t = raw.get_ref();
+    let mode = match t.client_certificates.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("none", _)) => ClientCertificates::None,
+        Some(("optional", _)) => ClientCertificates::Optional,
+        Some(("required", _)) => ClientCertificates::Required,
+        Some((other, span)) => {
+            error(at(span), format!("`client_certificates = \"{other}\"`: use none, optional or required"));
+            return None;
+        }
+    };
+    let client_ca = t.client_ca.as_deref().map(resolve);
+    if mode != ClientCertificates::None && client_ca.is_none() {
+        error(
+            at(raw.span()),
+            "client certificates need `client_ca`: the CA certificates (PEM) client chains must end in".into(),
+        );
+        return None;
+    }
+    if mode == ClientCertificates::None && !t.allowed_clients.is_empty() {
+        error(at(raw.span()), "`allowed_clients` needs `client_certificates = \"optional\"` or `\"required\"`".into());
+        return None;
+    }
+    Some(TlsSettings {
+        certificate: resolve(&t.certificate),
+        private_key: resolve(&t.private_key),
+        client_certificates: mode,
+        client_ca,
+        allowed_clients: t.allowed_clients.iter().map(|c| c.to_ascii_lowercase()).collect(),
+    })
+}
 
 /// A kind-specific key: its name, its value if given, and the kinds it applies to.
 type KindKey<'a> = (&'static str, Option<&'a Spanned<String>>, &'static [&'static str]);

@@ -257,6 +257,12 @@ pub async fn log_request(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
+    // The TLS client, by its allowed host name: an organisation, never a patient.
+    let peer = match req.conn_data::<crate::tls::PeerIdentity>() {
+        Some(crate::tls::PeerIdentity { host: Some(host) }) => host.clone(),
+        Some(_) => "verified client".to_owned(),
+        None => "-".to_owned(),
+    };
     let response = next.call(req).await?;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -268,6 +274,7 @@ pub async fn log_request(
         elapsed_ms = elapsed.as_millis() as u64,
         request_id = ids.request_id.as_deref().unwrap_or("-"),
         correlation_id = ids.correlation_id.as_deref().unwrap_or("-"),
+        %peer,
         "request"
     );
     // Routing has run: the data service and resource type are known now.

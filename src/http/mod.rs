@@ -12,6 +12,7 @@ pub use admin::serve_admin;
 pub use error::ApiError;
 
 use crate::runtime::Snapshot;
+use crate::tls::PeerIdentity;
 use actix_web::{dev::Server, middleware, web, App, HttpServer};
 use arc_swap::ArcSwap;
 use std::net::TcpListener;
@@ -29,6 +30,8 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
     let workers = initial.settings.workers;
     let services: Vec<(String, String)> =
         initial.services.iter().map(|s| (s.name.clone(), s.base_path.clone())).collect();
+    let tls = initial.tls.clone();
+    let allowed_clients = initial.settings.tls.as_ref().map(|t| t.allowed_clients.clone()).unwrap_or_default();
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(state.clone()))
@@ -48,10 +51,26 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
         }
         app
     })
+    .on_connect(move |connection, extensions| {
+        if let Some(peer) = peer_identity(connection, &allowed_clients) {
+            extensions.insert(peer);
+        }
+    })
     .workers(workers)
     // On SIGTERM: stop accepting, give in-flight requests this long to finish.
-    .shutdown_timeout(30)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(30);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
+}
+
+/// The verified client certificate's identity on a TLS connection, if it presented one.
+fn peer_identity(connection: &dyn std::any::Any, allowed: &[String]) -> Option<PeerIdentity> {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    let tls = connection.downcast_ref::<Tls>()?;
+    let (_, session) = tls.get_ref();
+    let end_entity = session.peer_certificates()?.first()?;
+    PeerIdentity::of(end_entity, allowed)
 }

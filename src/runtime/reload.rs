@@ -119,6 +119,9 @@ fn needs_restart(running: &Snapshot, next: &Snapshot) -> Vec<String> {
     let file = next.settings.file.display();
     let mut out = Vec::new();
     let (a, b) = (&running.settings, &next.settings);
+    if a.tls != b.tls {
+        out.push(format!("{file}: `[server.tls]` changed; that takes a restart (changed certificate files are picked up without one)"));
+    }
     if a.listen != b.listen {
         out.push(format!("{file}: `listen` changed from {} to {}; that takes a restart", a.listen, b.listen));
     }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// Everything a request needs, immutable once built.
 pub struct Snapshot {
     pub settings: Settings,
+    /// The listener's TLS, when `[server.tls]` is configured.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub tokens: StaticTokens,
     pub services: Vec<Arc<DataService>>,
 }
@@ -38,6 +40,9 @@ impl Snapshot {
         if let Err(e) = StaticTokens::load(file) {
             diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
         }
+        if let Some(Err(e)) = settings.tls.as_ref().map(crate::tls::server_config) {
+            diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
+        }
         if diags.has_errors() {
             Err(diags.sorted())
         } else {
@@ -54,6 +59,14 @@ impl Snapshot {
             AuthSettings::StaticTokens { file } => StaticTokens::load(file).map_err(|e| {
                 diags.error(&settings.file, at_start, e);
             }),
+        };
+
+        let tls = match settings.tls.as_ref().map(crate::tls::server_config).transpose() {
+            Ok(tls) => tls,
+            Err(e) => {
+                diags.error(&settings.file, at_start, e);
+                None
+            }
         };
 
         let mut sources: HashMap<&str, Arc<dyn RowSource>> = HashMap::new();
@@ -75,7 +88,7 @@ impl Snapshot {
             }
         }
         match tokens {
-            Ok(tokens) if !diags.has_errors() => Ok(Snapshot { settings, tokens, services }),
+            Ok(tokens) if !diags.has_errors() => Ok(Snapshot { settings, tls, tokens, services }),
             _ => Err(diags.sorted()),
         }
     }

@@ -85,6 +85,19 @@ pub fn spawn_on(source_toml: &str) -> TestApp {
     serve_config(dir, &config, mappings, false)
 }
 
+/// A server over the shared demo database with `server_extra` in its config's `[server]`
+/// (e.g. a `[server.tls]` table), after `prepare` has written files into its folder.
+pub fn spawn_configured(server_extra: &str, prepare: impl FnOnce(&Path)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    prepare(dir.path());
+    let source = format!("kind = \"sqlite\"\npath = \"{}\"", demo_db().path.display());
+    let config = write_config_with(dir.path(), &source, &mappings, server_extra);
+    serve_config(dir, &config, mappings, false)
+}
+
 fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");
