@@ -234,7 +234,7 @@ fn write_config(dir: &Path, source: &str) -> std::path::PathBuf {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\n[admin]\nlisten = \"127.0.0.1:0\"\n[auth]\nmode = \"static\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 1\nproduction = false\n[admin]\nlisten = \"127.0.0.1:0\"\n[auth]\nmode = \"static\"\n\
              token_file = \"tokens.json\"\n[sources.ehr]\n{source}\n[[services]]\nname = \"gp-data\"\n\
              base_path = \"/fhir/stu3/gp-data\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
             mappings.display()

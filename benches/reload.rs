@@ -35,7 +35,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nmode = \"static\"\ntoken_file = \"tokens.json\"\n[sources.ehr]\nkind = \"sqlite\"\npath = \"{}\"\n[[services]]\nname = \"gp-data\"\nbase_path = \"/fhir/stu3/gp-data\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nproduction = false\n[auth]\nmode = \"static\"\ntoken_file = \"tokens.json\"\n[sources.ehr]\nkind = \"sqlite\"\npath = \"{}\"\n[[services]]\nname = \"gp-data\"\nbase_path = \"/fhir/stu3/gp-data\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
             db.display(),
             mappings.display()
         ),

@@ -1,11 +1,34 @@
 //! Who is asking: bearer tokens -> [`Principal`]. Holding a `Principal` means the request is
 //! authenticated; the patient's identity comes from the token alone (invariant 1).
 
+mod jwks;
+mod jwt;
+mod scope;
 mod static_tokens;
 
+pub use jwks::Algorithm;
+pub use jwt::JwtValidator;
+pub use scope::Scopes;
 pub use static_tokens::StaticTokens;
 
 use std::fmt;
+use std::time::SystemTime;
+
+/// The configured way of validating access tokens.
+pub enum Authenticator {
+    /// The static token file: qualification, tests and the demo.
+    Static(StaticTokens),
+    Jwt(JwtValidator),
+}
+
+impl Authenticator {
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        match self {
+            Authenticator::Static(tokens) => tokens.authenticate(authorization),
+            Authenticator::Jwt(jwt) => jwt.authenticate(authorization, SystemTime::now()),
+        }
+    }
+}
 
 /// A citizen service number. Never printed: Debug and Display redact it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -35,10 +58,21 @@ impl fmt::Debug for Bsn {
     }
 }
 
-/// The authenticated caller: the patient the token is for.
+/// The authenticated caller: the patient the token is for, what it grants, and the PGO.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub bsn: Bsn,
+    /// The data services granted; `None` for a static token, which is not scoped.
+    pub scopes: Option<Scopes>,
+    /// The PGO (OAuth client id), when the token names it.
+    pub client: Option<String>,
+}
+
+impl Principal {
+    /// Whether the token may read the data service `data_service_id` of `provider`.
+    pub fn may_read(&self, provider: &str, data_service_id: &str) -> bool {
+        self.scopes.as_ref().is_none_or(|s| s.allow(provider, data_service_id))
+    }
 }
 
 /// Why a request is not authenticated. The texts go to the client; they never echo the token.
@@ -48,8 +82,23 @@ pub enum AuthError {
     Missing,
     #[error("the Authorization header is not a bearer token")]
     Malformed,
+    /// The reason is for metrics and logs only; the client learns just that it is invalid.
     #[error("the bearer token is not valid")]
-    Invalid,
+    Invalid(&'static str),
+    #[error("the access token does not grant this data service")]
+    OutOfScope,
+}
+
+impl AuthError {
+    /// A short label for metrics and logs (never the token).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Malformed => "malformed",
+            AuthError::Invalid(reason) => reason,
+            AuthError::OutOfScope => "out of scope",
+        }
+    }
 }
 
 /// The token out of an `Authorization` header value.

@@ -42,7 +42,10 @@ impl StaticTokens {
 
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let token = bearer_token(authorization)?;
-        self.tokens.get(token).map(|bsn| Principal { bsn: bsn.clone() }).ok_or(AuthError::Invalid)
+        self.tokens
+            .get(token)
+            .map(|bsn| Principal { bsn: bsn.clone(), scopes: None, client: None })
+            .ok_or(AuthError::Invalid("unknown static token"))
     }
 
     pub fn len(&self) -> usize {

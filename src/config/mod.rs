@@ -21,6 +21,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// HTTPS on `listen`; plain HTTP without it (behind a TLS-terminating proxy, or in tests).
     pub tls: Option<TlsSettings>,
+    /// A production install: static tokens are refused unless explicitly allowed.
+    pub production: bool,
     pub workers: usize,
     pub time_zone: chrono_tz::Tz,
     pub default_count: usize,
@@ -57,6 +59,24 @@ pub enum ClientCertificates {
 pub enum AuthSettings {
     /// A JSON file of `{accessToken, bsn}` entries: for qualification, tests and the demo.
     StaticTokens { file: PathBuf },
+    /// JWTs signed by the DVA's authorization server.
+    Jwt(JwtSettings),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JwtSettings {
+    /// The authorization server's public keys (JWKS); re-read when a token names an unknown key.
+    pub jwks_file: PathBuf,
+    pub issuer: String,
+    pub audience: String,
+    pub algorithms: Vec<crate::auth::Algorithm>,
+    /// The claim holding the patient's BSN.
+    pub patient_claim: String,
+    /// The claim holding the MedMij scope (`provider~gegevensdienstId ...`).
+    pub scope_claim: String,
+    /// The claim naming the PGO.
+    pub client_claim: String,
+    pub max_clock_skew: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +123,10 @@ pub struct ServiceSettings {
     pub base_path: String,
     pub mappings: PathBuf,
     pub source: String,
+    /// The MedMij provider name (without `@medmij`) and gegevensdienst id this service is, as
+    /// access-token scopes name them. Required with scoped (JWT) tokens.
+    pub provider: Option<String>,
+    pub data_service_id: Option<String>,
 }
 
 impl Settings {

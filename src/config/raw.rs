@@ -1,8 +1,8 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuthSettings, ClientCertificates, Secret, ServiceSettings, Settings, SourceKind, SourceSettings,
-    TlsSettings,
+    position, AuthSettings, ClientCertificates, JwtSettings, Secret, ServiceSettings, Settings, SourceKind,
+    SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
@@ -35,6 +35,7 @@ struct RawServer {
     listen: Spanned<String>,
     public_url: Option<Spanned<String>>,
     workers: Option<Spanned<usize>>,
+    production: Option<bool>,
     tls: Option<Spanned<RawTls>>,
 }
 
@@ -89,7 +90,19 @@ fn max_count() -> Spanned<usize> {
 #[serde(deny_unknown_fields)]
 struct RawAuth {
     mode: Spanned<String>,
+    /// static
     token_file: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_static_tokens_in_production: bool,
+    /// jwt
+    jwks_file: Option<Spanned<String>>,
+    issuer: Option<Spanned<String>>,
+    audience: Option<Spanned<String>>,
+    algorithms: Option<Spanned<Vec<String>>>,
+    patient_claim: Option<String>,
+    scope_claim: Option<String>,
+    client_claim: Option<String>,
+    max_clock_skew_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +149,8 @@ struct RawService {
     base_path: Spanned<String>,
     mappings: Spanned<String>,
     source: Spanned<String>,
+    provider: Option<String>,
+    data_service_id: Option<String>,
 }
 
 pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnostics) -> Option<Settings> {
@@ -232,17 +247,8 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         );
     }
 
-    let auth = match (raw.auth.mode.get_ref().as_str(), &raw.auth.token_file) {
-        ("static", Some(token_file)) => Some(AuthSettings::StaticTokens { file: resolve(token_file.get_ref()) }),
-        ("static", None) => {
-            diags.error(file, at(raw.auth.mode.span()), "`mode = \"static\"` needs `token_file`");
-            None
-        }
-        (other, _) => {
-            diags.error(file, at(raw.auth.mode.span()), format!("unknown auth mode `{other}` (known: static)"));
-            None
-        }
-    };
+    let production = raw.server.production.unwrap_or(true);
+    let auth = auth_settings(&raw.auth, production, &resolve, &mut |pos, m| diags.error(file, pos, m), &at);
 
     let mut sources = Vec::new();
     for (name, source) in &raw.sources {
@@ -309,11 +315,23 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         if !mappings.is_dir() {
             diags.error(file, at(s.mappings.span()), format!("mapping folder {} does not exist", mappings.display()));
         }
+        if matches!(auth, Some(AuthSettings::Jwt(_))) && (s.provider.is_none() || s.data_service_id.is_none()) {
+            diags.error(
+                file,
+                at(service.span()),
+                format!(
+                    "service `{}`: scoped tokens need `provider` and `data_service_id` (as scopes name it: provider~id)",
+                    s.name.get_ref()
+                ),
+            );
+        }
         services.push(ServiceSettings {
             name: s.name.get_ref().clone(),
             base_path: base,
             mappings,
             source: s.source.get_ref().clone(),
+            provider: s.provider.clone(),
+            data_service_id: s.data_service_id.clone(),
         });
     }
 
@@ -323,6 +341,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         admin,
         public_url,
         tls,
+        production,
         workers: workers.max(1),
         time_zone: time_zone?,
         default_count,
@@ -426,6 +445,82 @@ fn source_kind(
 
 const KINDS: [&str; 3] = ["sqlite", "postgres", "odbc"];
 
+fn auth_settings(
+    a: &RawAuth,
+    production: bool,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    error: &mut dyn FnMut(Pos, String),
+    at: &dyn Fn(std::ops::Range<usize>) -> Pos,
+) -> Option<AuthSettings> {
+    let mode_at = at(a.mode.span());
+    match a.mode.get_ref().as_str() {
+        "static" => {
+            if production && !a.allow_static_tokens_in_production {
+                error(
+                    mode_at,
+                    "static tokens are for qualification and tests: set `[server] production = false`, or \
+                     `allow_static_tokens_in_production = true` to run them in production anyway"
+                        .into(),
+                );
+                return None;
+            }
+            match &a.token_file {
+                Some(f) => Some(AuthSettings::StaticTokens { file: resolve(f.get_ref()) }),
+                None => {
+                    error(mode_at, "`mode = \"static\"` needs `token_file`".into());
+                    None
+                }
+            }
+        }
+        "jwt" => {
+            let mut need = |v: &Option<Spanned<String>>, key: &str| {
+                let found = v.as_ref().map(|v| v.get_ref().clone());
+                if found.is_none() {
+                    error(mode_at, format!("`mode = \"jwt\"` needs `{key}`"));
+                }
+                found
+            };
+            let (jwks, issuer, audience) =
+                (need(&a.jwks_file, "jwks_file"), need(&a.issuer, "issuer"), need(&a.audience, "audience"));
+            let mut algorithms = Vec::new();
+            let names = a
+                .algorithms
+                .as_ref()
+                .map_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()], |l| l.get_ref().clone());
+            for name in names {
+                match crate::auth::Algorithm::from_name(&name) {
+                    Some(alg) => algorithms.push(alg),
+                    None => {
+                        let pos = a.algorithms.as_ref().map_or(mode_at, |l| at(l.span()));
+                        error(
+                            pos,
+                            format!(
+                                "algorithm `{name}` is not accepted (known: RS256, PS256, ES256; never none or HS*)"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            let (Some(jwks), Some(issuer), Some(audience)) = (jwks, issuer, audience) else { return None };
+            Some(AuthSettings::Jwt(JwtSettings {
+                jwks_file: resolve(&jwks),
+                issuer,
+                audience,
+                algorithms,
+                patient_claim: a.patient_claim.clone().unwrap_or_else(|| "bsn".into()),
+                scope_claim: a.scope_claim.clone().unwrap_or_else(|| "scope".into()),
+                client_claim: a.client_claim.clone().unwrap_or_else(|| "client_id".into()),
+                max_clock_skew: Duration::from_secs(a.max_clock_skew_secs.unwrap_or(60).min(300)),
+            }))
+        }
+        other => {
+            error(mode_at, format!("unknown auth mode `{other}` (known: static, jwt)"));
+            None
+        }
+    }
+}
+
 fn tls_settings(
     raw: &Spanned<RawTls>,
     resolve: &dyn Fn(&str) -> PathBuf,
@@ -490,7 +585,7 @@ mod tests {
 
     fn compile_source(source: &str) -> (Option<Settings>, Vec<String>) {
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n[auth]\nmode = \"static\"\ntoken_file = \"t.json\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nproduction = false\n[auth]\nmode = \"static\"\ntoken_file = \"t.json\"\n\
              [sources.ehr]\n{source}\n[[services]]\nname = \"gp\"\nbase_path = \"/fhir\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
             concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/demo-his/gp-data")
         );

@@ -118,6 +118,7 @@ fn config_text(listen: SocketAddr, mappings: &Path) -> String {
         r#"# dva-connector demo config, written by `dva-connector demo`. See README.md for every key.
 [server]
 listen = "{listen}"
+production = false                   # the demo uses static test tokens
 
 [admin]
 listen = "127.0.0.1:9464"

@@ -75,7 +75,10 @@ impl ResponseError for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, IssueType::Login, e.to_string())
+        match e {
+            AuthError::OutOfScope => Self::new(StatusCode::FORBIDDEN, IssueType::Forbidden, e.to_string()),
+            _ => Self::new(StatusCode::UNAUTHORIZED, IssueType::Login, e.to_string()),
+        }
     }
 }
 

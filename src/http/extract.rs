@@ -1,5 +1,6 @@
 //! The one place a request is authenticated, and content negotiation.
 
+use super::handlers::ServiceName;
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
 use crate::fhir::IssueType;
@@ -23,13 +24,19 @@ impl FromRequest for Authenticated {
         };
         let snapshot = state.snapshot.load();
         let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        ready(snapshot.tokens.authenticate(header).map(Authenticated).map_err(|e| {
-            let reason = match e {
-                AuthError::Missing => "missing",
-                AuthError::Malformed => "malformed",
-                AuthError::Invalid => "invalid",
-            };
-            metrics::count("dva_auth_failures_total", vec![("reason", reason.to_owned())]);
+        let result = snapshot.auth.authenticate(header).and_then(|principal| {
+            // The data service this route belongs to, as the token's scope must name it.
+            let service = req
+                .app_data::<web::Data<ServiceName>>()
+                .and_then(|name| snapshot.settings.services.iter().find(|s| s.name == name.0));
+            match service.and_then(|s| s.provider.as_deref().zip(s.data_service_id.as_deref())) {
+                Some((provider, id)) if !principal.may_read(provider, id) => Err(AuthError::OutOfScope),
+                _ => Ok(Authenticated(principal)),
+            }
+        });
+        ready(result.map_err(|e| {
+            tracing::info!(reason = e.reason(), "request refused by authentication");
+            metrics::count("dva_auth_failures_total", vec![("reason", e.reason().to_owned())]);
             ApiError::from(e).in_format(negotiate(req).unwrap_or_default())
         }))
     }

@@ -91,8 +91,12 @@ pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloade
 
 fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = vec![config.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)];
-    let crate::config::AuthSettings::StaticTokens { file } = &snapshot.settings.auth;
-    dirs.extend(file.parent().map(Path::to_path_buf));
+    let auth_file = match &snapshot.settings.auth {
+        crate::config::AuthSettings::StaticTokens { file } => file,
+        // The JWKS file is re-read by the validator itself when a token names a new key.
+        crate::config::AuthSettings::Jwt(jwt) => &jwt.jwks_file,
+    };
+    dirs.extend(auth_file.parent().map(Path::to_path_buf));
     dirs.extend(snapshot.settings.services.iter().map(|s| s.mappings.clone()));
     dirs.sort();
     dirs.dedup();

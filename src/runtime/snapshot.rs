@@ -2,7 +2,7 @@
 
 use super::breaker::Breaker;
 use super::service::DataService;
-use crate::auth::StaticTokens;
+use crate::auth::{Authenticator, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics};
 use dva_source_api::{RowSource, SourceError};
@@ -17,7 +17,7 @@ pub struct Snapshot {
     pub settings: Settings,
     /// The listener's TLS, when `[server.tls]` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    pub tokens: StaticTokens,
+    pub auth: Authenticator,
     pub services: Vec<Arc<DataService>>,
 }
 
@@ -36,8 +36,7 @@ impl Snapshot {
             });
             diags.extend(d);
         }
-        let AuthSettings::StaticTokens { file } = &settings.auth;
-        if let Err(e) = StaticTokens::load(file) {
+        if let Err(e) = authenticator(&settings.auth) {
             diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
         }
         if let Some(Err(e)) = settings.tls.as_ref().map(crate::tls::server_config) {
@@ -55,11 +54,7 @@ impl Snapshot {
         let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
         let mut diags = Diagnostics::default();
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
-        let tokens = match &settings.auth {
-            AuthSettings::StaticTokens { file } => StaticTokens::load(file).map_err(|e| {
-                diags.error(&settings.file, at_start, e);
-            }),
-        };
+        let auth = authenticator(&settings.auth).map_err(|e| diags.error(&settings.file, at_start, e));
 
         let tls = match settings.tls.as_ref().map(crate::tls::server_config).transpose() {
             Ok(tls) => tls,
@@ -87,8 +82,8 @@ impl Snapshot {
                 services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
             }
         }
-        match tokens {
-            Ok(tokens) if !diags.has_errors() => Ok(Snapshot { settings, tls, tokens, services }),
+        match auth {
+            Ok(auth) if !diags.has_errors() => Ok(Snapshot { settings, tls, auth, services }),
             _ => Err(diags.sorted()),
         }
     }
@@ -99,6 +94,13 @@ impl Snapshot {
             (rest.is_empty() || rest.starts_with('/')).then(|| (s, rest.trim_start_matches('/').to_owned()))
         })
     }
+}
+
+fn authenticator(settings: &AuthSettings) -> Result<Authenticator, String> {
+    Ok(match settings {
+        AuthSettings::StaticTokens { file } => Authenticator::Static(StaticTokens::load(file)?),
+        AuthSettings::Jwt(jwt) => Authenticator::Jwt(JwtValidator::load(jwt)?),
+    })
 }
 
 /// Opens one configured source. Network databases connect on first use, so one that is down

@@ -29,7 +29,7 @@ fn health_readiness_and_metrics() {
         "dva_request_duration_seconds_bucket{service=\"gp-data\",le=\"+Inf\"}",
         "dva_db_statement_duration_seconds_count{service=\"gp-data\"}",
         "dva_auth_failures_total{reason=\"missing\"}",
-        "dva_auth_failures_total{reason=\"invalid\"}",
+        "dva_auth_failures_total{reason=\"unknown static token\"}",
         "dva_source_pool_connections{service=\"gp-data\",state=\"max\"} 4",
         "# TYPE dva_reloads_total counter",
     ] {

@@ -88,6 +88,16 @@ pub fn spawn_on(source_toml: &str) -> TestApp {
 /// A server over the shared demo database with `server_extra` in its config's `[server]`
 /// (e.g. a `[server.tls]` table), after `prepare` has written files into its folder.
 pub fn spawn_configured(server_extra: &str, prepare: impl FnOnce(&Path)) -> TestApp {
+    spawn_custom(server_extra, prepare, str::to_owned)
+}
+
+/// Like [`spawn_configured`], with the config text rewritten by `edit_config` before the
+/// server reads it.
+pub fn spawn_custom(
+    server_extra: &str,
+    prepare: impl FnOnce(&Path),
+    edit_config: impl FnOnce(&str) -> String,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
     copy_dir(&repo_mappings(), &mappings);
@@ -95,6 +105,8 @@ pub fn spawn_configured(server_extra: &str, prepare: impl FnOnce(&Path)) -> Test
     prepare(dir.path());
     let source = format!("kind = \"sqlite\"\npath = \"{}\"", demo_db().path.display());
     let config = write_config_with(dir.path(), &source, &mappings, server_extra);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, edit_config(&text)).expect("config");
     serve_config(dir, &config, mappings, false)
 }
 
@@ -168,6 +180,7 @@ pub fn write_config_with(dir: &Path, source_toml: &str, mappings: &Path, server_
             r#"[server]
 listen = "127.0.0.1:0"
 workers = 1
+production = false
 {server_extra}
 
 [admin]

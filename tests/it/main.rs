@@ -19,5 +19,6 @@ mod proxy;
 mod reload;
 mod systemd;
 mod tls;
+mod tokens;
 mod validate_cli;
 mod validation;
