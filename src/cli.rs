@@ -93,6 +93,11 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// The audit trail: check it, show a patient's records, or remove expired ones.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Fill a database server with the demo-his tables and data, to try the connector on
     /// PostgreSQL, MariaDB or any ODBC database. Point a `[sources]` entry at it afterwards.
     DemoLoad {
@@ -120,6 +125,29 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+pub enum AuditAction {
+    /// Check that no record was changed or removed; exit 1 when the chain is broken.
+    Verify {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+    },
+    /// Print one patient's records, oldest first, one JSON object per line (for the patient's
+    /// access overview).
+    Export {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+        /// The patient, by BSN.
+        #[arg(long)]
+        patient: String,
+    },
+    /// Remove records older than the retention (`[audit] retention_months`, default 36).
+    Purge {
+        #[arg(long, short, env = "DVA_CONFIG")]
+        config: PathBuf,
+    },
+}
+
 fn parse_dialect(name: &str) -> Result<dva_source_api::Dialect, String> {
     dva_source_api::Dialect::from_name(name).ok_or_else(|| format!("unknown dialect `{name}`"))
 }
@@ -142,6 +170,7 @@ pub fn run() -> ExitCode {
             }
             Ok(())
         }),
+        Command::Audit { action } => audit(action),
         Command::DemoLoad { postgres, odbc, dialect, patients, seed, anchor, replace } => {
             let target = match (postgres, odbc) {
                 (Some(url), _) => crate::demo::DemoTarget::Postgres(url),
@@ -346,4 +375,63 @@ fn serve(config: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn audit(action: AuditAction) -> ExitCode {
+    let config = match &action {
+        AuditAction::Verify { config } | AuditAction::Export { config, .. } | AuditAction::Purge { config } => config,
+    };
+    let settings = match crate::config::Settings::load(config) {
+        Ok(s) => s,
+        Err(diags) => {
+            print_diagnostics(&diags.sorted());
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    let trail = match crate::audit::AuditTrail::open(&settings.audit.path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        AuditAction::Verify { .. } => trail.verify().map(|v| match v {
+            crate::audit::Verification::Intact { records } => {
+                println!("audit trail intact: {records} records");
+                ExitCode::SUCCESS
+            }
+            crate::audit::Verification::Broken { seq, problem } => {
+                println!("audit trail BROKEN at record {seq}: {problem}");
+                ExitCode::FAILURE
+            }
+        }),
+        AuditAction::Export { patient, .. } => {
+            let Some(bsn) = crate::auth::Bsn::parse(patient.trim()) else {
+                eprintln!("error: --patient is not a valid BSN");
+                return ExitCode::from(EXIT_INVALID_CONFIG);
+            };
+            trail.export(&bsn).map(|events| {
+                for e in events {
+                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                }
+                ExitCode::SUCCESS
+            })
+        }
+        AuditAction::Purge { .. } => {
+            let months = settings.audit.retention_months;
+            let cutoff = chrono::Utc::now()
+                .checked_sub_months(chrono::Months::new(months))
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default();
+            trail.purge(&cutoff).map(|n| {
+                println!("removed {n} records older than {months} months (before {cutoff})");
+                ExitCode::SUCCESS
+            })
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: audit store {}: {e}", settings.audit.path.display());
+        ExitCode::FAILURE
+    })
 }

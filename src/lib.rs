@@ -5,6 +5,7 @@
 //! (Bundle) -> response. See ARCHITECTURE.md for the invariants each module keeps.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -28,8 +28,18 @@ pub struct Settings {
     pub default_count: usize,
     pub max_count: usize,
     pub auth: AuthSettings,
+    pub audit: AuditSettings,
     pub sources: Vec<SourceSettings>,
     pub services: Vec<ServiceSettings>,
+}
+
+/// Where the audit trail is kept and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSettings {
+    /// The SQLite file (default `audit.sqlite` next to the config).
+    pub path: PathBuf,
+    /// `audit purge` removes records older than this (default 36, MedMij's retention).
+    pub retention_months: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuthSettings, ClientCertificates, JwtSettings, Secret, ServiceSettings, Settings, SourceKind,
-    SourceSettings, TlsSettings,
+    position, AuditSettings, AuthSettings, ClientCertificates, JwtSettings, Secret, ServiceSettings, Settings,
+    SourceKind, SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
@@ -23,6 +23,8 @@ struct RawConfig {
     #[serde(default)]
     fhir: RawFhir,
     auth: RawAuth,
+    #[serde(default)]
+    audit: RawAudit,
     #[serde(default)]
     sources: BTreeMap<String, Spanned<RawSource>>,
     #[serde(default)]
@@ -84,6 +86,13 @@ fn default_count() -> Spanned<usize> {
 }
 fn max_count() -> Spanned<usize> {
     Spanned::new(0..0, 1000)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    path: Option<String>,
+    retention_months: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +259,15 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let production = raw.server.production.unwrap_or(true);
     let auth = auth_settings(&raw.auth, production, &resolve, &mut |pos, m| diags.error(file, pos, m), &at);
 
+    let retention_months = raw.audit.retention_months.as_ref().map_or(36, |r| *r.get_ref());
+    if let Some(r) = raw.audit.retention_months.as_ref().filter(|r| *r.get_ref() == 0) {
+        diags.error(file, at(r.span()), "`retention_months` must be at least 1");
+    }
+    let audit = AuditSettings {
+        path: resolve(raw.audit.path.as_deref().unwrap_or("audit.sqlite")),
+        retention_months: retention_months.max(1),
+    };
+
     let mut sources = Vec::new();
     for (name, source) in &raw.sources {
         let span = source.span();
@@ -342,6 +360,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         public_url,
         tls,
         production,
+        audit,
         workers: workers.max(1),
         time_zone: time_zone?,
         default_count,

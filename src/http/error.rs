@@ -39,6 +39,10 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, IssueType::NotSupported, text)
     }
 
+    pub fn unavailable(text: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, text)
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,6 @@
 //! The one place a request is authenticated, and content negotiation.
 
+use super::audit::AuditSubject;
 use super::handlers::ServiceName;
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
@@ -7,7 +8,7 @@ use crate::fhir::IssueType;
 use crate::metrics;
 use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
 /// Extracting this authenticates the request; handlers that take it never see a request
@@ -24,7 +25,14 @@ impl FromRequest for Authenticated {
         };
         let snapshot = state.snapshot.load();
         let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        let result = snapshot.auth.authenticate(header).and_then(|principal| {
+        let result = snapshot.auth.authenticate(header);
+        // For the audit trail: who, as far as the token says, even when refused for scope.
+        req.extensions_mut().insert(AuditSubject {
+            bsn: result.as_ref().ok().map(|p| p.bsn.clone()),
+            client: result.as_ref().ok().and_then(|p| p.client.clone()),
+            refused: result.as_ref().err().map(AuthError::reason),
+        });
+        let result = result.and_then(|principal| {
             // The data service this route belongs to, as the token's scope must name it.
             let service = req
                 .app_data::<web::Data<ServiceName>>()
@@ -35,6 +43,9 @@ impl FromRequest for Authenticated {
             }
         });
         ready(result.map_err(|e| {
+            if let Some(subject) = req.extensions_mut().get_mut::<AuditSubject>() {
+                subject.refused = Some(e.reason());
+            }
             tracing::info!(reason = e.reason(), "request refused by authentication");
             metrics::count("dva_auth_failures_total", vec![("reason", e.reason().to_owned())]);
             ApiError::from(e).in_format(negotiate(req).unwrap_or_default())

@@ -1,5 +1,6 @@
 //! Request handlers: metadata, search, read, and the fallbacks.
 
+use super::audit::AuditResult;
 use super::extract::Format;
 use super::extract::{negotiate, Authenticated};
 use super::links::{base_url, search_link};
@@ -129,12 +130,14 @@ async fn search_in(
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
     let req_for_page = request.clone();
-    let page = web::block(move || -> Result<_, crate::runtime::ServiceError> {
-        match worker.patient_key(principal.bsn.expose())? {
-            Some(key) if lastn => worker.lastn(&key, &rt, &req_for_page, max).map(Some),
-            Some(key) => worker.search(&key, &rt, &req_for_page).map(Some),
-            None => Ok(None),
-        }
+    let (page, patient_key) = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+        let key = worker.patient_key(principal.bsn.expose())?;
+        let page = match &key {
+            Some(key) if lastn => Some(worker.lastn(key, &rt, &req_for_page, max)?),
+            Some(key) => Some(worker.search(key, &rt, &req_for_page)?),
+            None => None,
+        };
+        Ok((page, key.and_then(|k| k.to_text())))
     })
     .await
     .map_err(|_| ApiError::internal())??;
@@ -152,6 +155,7 @@ async fn search_in(
             fhir::searchset(&base, &self_link, next.as_deref(), page.total, page.entries)
         }
     };
+    req.extensions_mut().insert(AuditResult::of_bundle(patient_key, &bundle));
     respond(format, service.fhir_version(), &bundle)
 }
 
@@ -188,17 +192,21 @@ async fn read_in(
     }
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
-    let found = web::block(move || -> Result<_, crate::runtime::ServiceError> {
-        match worker.patient_key(principal.bsn.expose())? {
-            Some(key) => worker.read(&key, &rt, &id).map(Some),
-            None => Ok(None),
-        }
+    let (found, patient_key) = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+        let key = worker.patient_key(principal.bsn.expose())?;
+        let found = match &key {
+            Some(key) => Some(worker.read(key, &rt, &id)?),
+            None => None,
+        };
+        Ok((found, key.and_then(|k| k.to_text())))
     })
     .await
     .map_err(|_| ApiError::internal())??;
+    req.extensions_mut().insert(AuditResult { patient_key: patient_key.clone(), resources: Vec::new() });
     match found {
         Some((Some(resource), problems)) => {
             log_problems(&service, &problems);
+            req.extensions_mut().insert(AuditResult::of_resource(patient_key, &resource.json));
             respond(format, service.fhir_version(), &resource.json)
         }
         // Another patient's resource is indistinguishable from one that does not exist.

@@ -2,6 +2,7 @@
 //! extractor, and errors as OperationOutcomes.
 
 mod admin;
+mod audit;
 mod error;
 mod extract;
 mod handlers;
@@ -41,6 +42,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
         for (name, base) in &services {
             app = app.service(
                 web::scope(base)
+                    .wrap(middleware::from_fn(audit::record_access))
                     .app_data(web::Data::new(handlers::ServiceName(name.clone())))
                     .route("/metadata", web::get().to(handlers::metadata))
                     .route("/{type}", web::get().to(handlers::search))

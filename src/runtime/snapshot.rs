@@ -2,6 +2,7 @@
 
 use super::breaker::Breaker;
 use super::service::DataService;
+use crate::audit::AuditTrail;
 use crate::auth::{Authenticator, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics};
@@ -18,6 +19,8 @@ pub struct Snapshot {
     /// The listener's TLS, when `[server.tls]` is configured.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub auth: Authenticator,
+    /// Where every access is recorded before its response is sent.
+    pub audit: Arc<AuditTrail>,
     pub services: Vec<Arc<DataService>>,
 }
 
@@ -55,6 +58,7 @@ impl Snapshot {
         let mut diags = Diagnostics::default();
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
         let auth = authenticator(&settings.auth).map_err(|e| diags.error(&settings.file, at_start, e));
+        let audit = AuditTrail::open(&settings.audit.path).map_err(|e| diags.error(&settings.file, at_start, e));
 
         let tls = match settings.tls.as_ref().map(crate::tls::server_config).transpose() {
             Ok(tls) => tls,
@@ -82,8 +86,10 @@ impl Snapshot {
                 services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
             }
         }
-        match auth {
-            Ok(auth) if !diags.has_errors() => Ok(Snapshot { settings, tls, auth, services }),
+        match (auth, audit) {
+            (Ok(auth), Ok(audit)) if !diags.has_errors() => {
+                Ok(Snapshot { settings, tls, auth, audit: Arc::new(audit), services })
+            }
             _ => Err(diags.sorted()),
         }
     }

@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod architecture;
+mod audit;
 mod backends;
 mod golden;
 mod guardrails;

@@ -155,9 +155,39 @@ impl SqliteWriter {
         })
     }
 
+    /// Runs a statement and returns its rows (all of them: the caller bounds the query).
+    pub fn query(&mut self, statement: &Statement) -> Result<RowSet, SourceError> {
+        load(&mut self.conn, statement, usize::MAX)
+    }
+
+    /// Runs one statement with binds that returns no rows.
+    pub fn execute(&mut self, statement: &Statement) -> Result<usize, SourceError> {
+        bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds)
+            .execute(&mut self.conn)
+            .map_err(statement_error)
+    }
+
     /// Runs `f` in one transaction: all of it lands, or none.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, SourceError>) -> Result<T, SourceError> {
-        self.conn.batch_execute("BEGIN").map_err(statement_error)?;
+        self.transaction_with("BEGIN", f)
+    }
+
+    /// Like [`SqliteWriter::transaction`], taking the write lock at the start, so that what
+    /// `f` reads cannot change before it writes (other connections and processes wait for
+    /// the busy timeout).
+    pub fn write_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        self.transaction_with("BEGIN IMMEDIATE", f)
+    }
+
+    fn transaction_with<T>(
+        &mut self,
+        begin: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        self.conn.batch_execute(begin).map_err(statement_error)?;
         match f(self) {
             Ok(v) => {
                 self.conn.batch_execute("COMMIT").map_err(statement_error)?;

@@ -1,0 +1,188 @@
+//! The audit trail: a record per access before the response, hash-chained (`audit verify`
+//! finds an edited or removed record), a patient's records by BSN, fail closed when the store
+//! cannot be written, and nothing lost when the server is killed under load.
+
+use crate::harness::{demo_db, repo_mappings, spawn_app, write_config, write_tokens, TestApp};
+use dva_source_api::{RowSource, Statement, Value};
+use dva_source_diesel::{SourceLimits, SqliteSource, SqliteWriter};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn request_id(n: u64) -> String {
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+/// GET with a MedMij-Request-ID; the status (0 when the connection failed).
+fn get(url: &str, token: Option<&str>, id: &str) -> u16 {
+    let mut request = ureq::get(url).set("MedMij-Request-ID", id).timeout(Duration::from_secs(10));
+    if let Some(t) = token {
+        request = request.set("Authorization", &format!("Bearer {t}"));
+    }
+    match request.call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(_) => 0,
+    }
+}
+
+fn audit_cli(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .arg("audit")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run audit");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Every record, by request id: (outcome, status, resources).
+fn records(store: &Path) -> Vec<(String, String, i64, String)> {
+    let source = SqliteSource::open(store, SourceLimits::default()).expect("open audit store");
+    let rows = source
+        .query(&Statement {
+            sql: "SELECT request_id, outcome, status, resources FROM audit_event ORDER BY seq".into(),
+            binds: vec![],
+        })
+        .expect("read");
+    rows.rows
+        .iter()
+        .map(|r| {
+            let status = if let Value::Int(s) = r[2] { s } else { 0 };
+            (
+                r[0].to_text().unwrap_or_default(),
+                r[1].to_text().unwrap_or_default(),
+                status,
+                r[3].to_text().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn config_of(app: &TestApp) -> std::path::PathBuf {
+    app.dir.path().join("dva-connector.toml")
+}
+
+#[test]
+fn every_access_is_recorded_chained_and_exportable() {
+    let app = spawn_app();
+    let token = app.token(0);
+    assert_eq!(get(&format!("{}/Patient", app.base), Some(token), &request_id(1)), 200);
+    assert_eq!(get(&format!("{}/Encounter?_count=3", app.base), Some(token), &request_id(2)), 200);
+    assert_eq!(get(&format!("{}/Patient/999999", app.base), Some(token), &request_id(3)), 404);
+    assert_eq!(get(&format!("{}/Patient", app.base), None, &request_id(4)), 401);
+    assert_eq!(get(&format!("{}/Patient", app.base), Some("not-a-token"), &request_id(5)), 401);
+    assert_eq!(get(&format!("{}/metadata", app.base), None, &request_id(6)), 200);
+
+    let store = app.dir.path().join("audit.sqlite");
+    let all = records(&store);
+    let find = |n: u64| all.iter().find(|r| r.0 == request_id(n)).cloned();
+    let patient = find(1).expect("the Patient search is recorded");
+    assert_eq!((patient.1.as_str(), patient.2), ("granted", 200));
+    assert!(patient.3.starts_with("Patient/"), "resources returned: {}", patient.3);
+    assert_eq!(find(2).expect("encounters").3.matches("Encounter/").count(), 3);
+    assert_eq!(find(3).expect("404").1, "failed");
+    assert_eq!(find(4).expect("no token").1, "denied");
+    assert_eq!(find(5).expect("bad token").1, "denied");
+    assert!(find(6).is_none(), "metadata is public and not a patient access");
+
+    let (ok, out) = audit_cli(&config_of(&app), &["verify"]);
+    assert!(ok && out.contains("intact: 5 records"), "{out}");
+    let (ok, out) = audit_cli(&config_of(&app), &["export", "--patient", &app.tokens[0].bsn]);
+    assert!(ok, "{out}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 3, "the patient's three requests: {out}");
+    assert!(lines.iter().all(|l| l["service"] == "gp-data" && l["at"].as_str().is_some_and(|t| t.ends_with('Z'))));
+    assert!(!out.contains(&app.tokens[0].bsn), "the export names no BSN");
+    let (_, other) = audit_cli(&config_of(&app), &["export", "--patient", &app.tokens[1].bsn]);
+    assert!(other.trim().is_empty(), "another patient has no records: {other}");
+
+    // Tampering: an edited record, then a removed one.
+    let mut w = SqliteWriter::create(&store).expect("open for tampering");
+    w.execute_batch("UPDATE audit_event SET status = 204 WHERE seq = 2").expect("edit");
+    let (ok, out) = audit_cli(&config_of(&app), &["verify"]);
+    assert!(!ok && out.contains("BROKEN at record 2"), "{out}");
+    w.execute_batch("UPDATE audit_event SET status = 200 WHERE seq = 2").expect("undo");
+    assert!(audit_cli(&config_of(&app), &["verify"]).0);
+    w.execute_batch("DELETE FROM audit_event WHERE seq = 3").expect("remove");
+    let (ok, out) = audit_cli(&config_of(&app), &["verify"]);
+    assert!(!ok && out.contains("record 3 is missing"), "{out}");
+}
+
+#[test]
+fn data_requests_fail_closed_when_the_audit_store_is_not_writable() {
+    let app = spawn_app();
+    let token = app.token(0);
+    assert_eq!(get(&format!("{}/Patient", app.base), Some(token), &request_id(1)), 200);
+    // Another connection holds the write lock: appends wait their 5 s, then fail.
+    let mut blocker = SqliteWriter::create(&app.dir.path().join("audit.sqlite")).expect("open");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let reply = crate::harness::get_url(&format!("{}/Patient", app.base), Some(token), None);
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.body["resourceType"], "OperationOutcome");
+    assert!(!reply.text.contains("\"Patient\""), "no patient data without an audit record");
+    blocker.execute_batch("COMMIT").expect("unlock");
+    assert_eq!(get(&format!("{}/Patient", app.base), Some(token), &request_id(2)), 200, "writable again");
+}
+
+/// kill -9 under load: every response a client received has its record, and the chain holds.
+#[test]
+fn no_record_is_lost_when_the_server_is_killed_under_load() {
+    let db = demo_db();
+    let dir = tempfile::tempdir().expect("dir");
+    write_tokens(&dir.path().join("tokens.json"), &db.tokens);
+    let config = write_config(dir.path(), &db.path, &repo_mappings());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let text =
+        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
+    std::fs::write(&config, text).expect("config");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start server");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "server did not start");
+    let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
+    let answered: Arc<Mutex<Vec<String>>> = Arc::default();
+    let counter = Arc::new(AtomicU64::new(1));
+    let stop = Instant::now() + Duration::from_millis(1500);
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (base, answered, counter) = (base.clone(), answered.clone(), counter.clone());
+            let token = db.tokens[c].token.clone();
+            std::thread::spawn(move || {
+                while Instant::now() < stop + Duration::from_secs(1) {
+                    let id = request_id(counter.fetch_add(1, Ordering::SeqCst));
+                    match get(&format!("{base}/Observation?_count=5"), Some(&token), &id) {
+                        200 => answered.lock().expect("lock").push(id),
+                        0 => break, // the server is gone
+                        _ => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(stop.saturating_duration_since(Instant::now()));
+    server.kill().expect("kill -9");
+    server.wait().expect("reap");
+    for c in clients {
+        c.join().expect("client");
+    }
+    let answered = answered.lock().expect("lock").clone();
+    assert!(answered.len() > 20, "too little load: {} answers", answered.len());
+    let recorded: std::collections::HashSet<String> =
+        records(&dir.path().join("audit.sqlite")).into_iter().map(|r| r.0).collect();
+    let missing: Vec<&String> = answered.iter().filter(|id| !recorded.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} answered requests have no audit record: {missing:?}", missing.len());
+    let (ok, out) = audit_cli(&config, &["verify"]);
+    assert!(ok, "{out}");
+}
