@@ -1,12 +1,13 @@
 //! Access tokens as JWTs signed by the DVA's authorization server: the signature (RS256,
-//! PS256 or ES256, only those configured, with a key from the JWKS file named by `kid`), then
+//! PS256 or ES256, only those configured, with a key from the JWKS (file or URL) named by `kid`), then
 //! `iss`, `aud`, `exp` and `nbf` with a bounded clock skew, then the patient, scope and client
 //! claims. Any failure is the same 401 to the client; the reason goes to metrics and logs.
 
 use super::jwks::{self, Algorithm, Key};
 use super::scope::Scopes;
 use super::{bearer_token, AuthError, Bsn, Principal};
-use crate::config::JwtSettings;
+use super::outbound::HttpsClient;
+use crate::config::{JwksSource, JwtSettings};
 use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,17 +22,24 @@ const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 pub struct JwtValidator {
     settings: JwtSettings,
+    /// For a JWKS URL.
+    client: Option<HttpsClient>,
     keys: ArcSwap<HashMap<String, Key>>,
     last_read: Mutex<Instant>,
 }
 
 impl JwtValidator {
     pub fn load(settings: &JwtSettings) -> Result<JwtValidator, String> {
-        let keys = read_keys(settings)?;
+        let client = match &settings.jwks {
+            JwksSource::Url { ca_file, .. } => Some(HttpsClient::new(ca_file.as_deref())?),
+            JwksSource::File(_) => None,
+        };
+        let keys = read_keys(&settings.jwks, client.as_ref())?;
         // A new `kid` right after start may re-read the set at once.
         let long_ago = Instant::now().checked_sub(REFRESH_AT_MOST_EVERY).unwrap_or_else(Instant::now);
         Ok(JwtValidator {
             settings: settings.clone(),
+            client,
             keys: ArcSwap::from_pointee(keys),
             last_read: Mutex::new(long_ago),
         })
@@ -112,20 +120,26 @@ impl JwtValidator {
             }
             *last = Instant::now();
         }
-        match read_keys(&self.settings) {
+        match read_keys(&self.settings.jwks, self.client.as_ref()) {
             Ok(keys) => self.keys.store(Arc::new(keys)),
-            Err(e) => tracing::warn!(error = %e, "cannot re-read the JWKS file; keeping the keys loaded before"),
+            Err(e) => tracing::warn!(error = %e, "cannot read the JWKS again; keeping the keys loaded before"),
         }
         self.keys.load().get(kid).cloned()
     }
 }
 
-fn read_keys(settings: &JwtSettings) -> Result<HashMap<String, Key>, String> {
-    let path = &settings.jwks_file;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("JWKS file {}: {e}", path.display()))?;
-    let keys = jwks::parse(&text).map_err(|e| format!("JWKS file {}: {e}", path.display()))?;
+fn read_keys(source: &JwksSource, client: Option<&HttpsClient>) -> Result<HashMap<String, Key>, String> {
+    let (text, origin) = match (source, client) {
+        (JwksSource::File(path), _) => (
+            std::fs::read_to_string(path).map_err(|e| format!("JWKS file {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (JwksSource::Url { url, .. }, Some(client)) => (client.get_json(url)?.to_string(), url.clone()),
+        (JwksSource::Url { url, .. }, None) => return Err(format!("JWKS {url}: no HTTPS client")),
+    };
+    let keys = jwks::parse(&text).map_err(|e| format!("JWKS {origin}: {e}"))?;
     if keys.is_empty() {
-        return Err(format!("JWKS file {}: no RSA or P-256 signing key with a `kid`", path.display()));
+        return Err(format!("JWKS {origin}: no RSA or P-256 signing key with a `kid`"));
     }
     Ok(keys)
 }

@@ -1,11 +1,14 @@
 //! Who is asking: bearer tokens -> [`Principal`]. Holding a `Principal` means the request is
 //! authenticated; the patient's identity comes from the token alone (invariant 1).
 
+mod introspection;
 mod jwks;
 mod jwt;
+mod outbound;
 mod scope;
 mod static_tokens;
 
+pub use introspection::Introspector;
 pub use jwks::Algorithm;
 pub use jwt::JwtValidator;
 pub use scope::Scopes;
@@ -19,6 +22,8 @@ pub enum Authenticator {
     /// The static token file: qualification, tests and the demo.
     Static(StaticTokens),
     Jwt(JwtValidator),
+    /// Opaque tokens, checked with the authorization server (RFC 7662).
+    Introspection(Introspector),
 }
 
 impl Authenticator {
@@ -26,6 +31,7 @@ impl Authenticator {
         match self {
             Authenticator::Static(tokens) => tokens.authenticate(authorization),
             Authenticator::Jwt(jwt) => jwt.authenticate(authorization, SystemTime::now()),
+            Authenticator::Introspection(i) => i.authenticate(authorization, SystemTime::now()),
         }
     }
 }
@@ -87,6 +93,9 @@ pub enum AuthError {
     Invalid(&'static str),
     #[error("the access token does not grant this data service")]
     OutOfScope,
+    /// The authorization server could not be asked: not the client's fault.
+    #[error("the access token cannot be checked right now; try again later")]
+    Unavailable,
 }
 
 impl AuthError {
@@ -97,6 +106,7 @@ impl AuthError {
             AuthError::Malformed => "malformed",
             AuthError::Invalid(reason) => reason,
             AuthError::OutOfScope => "out of scope",
+            AuthError::Unavailable => "authorization server unavailable",
         }
     }
 }

@@ -71,12 +71,37 @@ pub enum AuthSettings {
     StaticTokens { file: PathBuf },
     /// JWTs signed by the DVA's authorization server.
     Jwt(JwtSettings),
+    /// Opaque tokens, checked with RFC 7662 introspection.
+    Introspection(IntrospectionSettings),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JwksSource {
+    File(PathBuf),
+    /// An https URL, and the CA file to trust for it (default the system's).
+    Url { url: String, ca_file: Option<PathBuf> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntrospectionSettings {
+    /// The introspection endpoint (https).
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// CA certificates (PEM) for the authorization server; default the system's.
+    pub ca_file: Option<PathBuf>,
+    /// The longest an answer is remembered (default 300 s); never past the token's `exp`.
+    pub cache_max: Duration,
+    pub patient_claim: String,
+    pub scope_claim: String,
+    pub client_claim: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtSettings {
-    /// The authorization server's public keys (JWKS); re-read when a token names an unknown key.
-    pub jwks_file: PathBuf,
+    /// The authorization server's public keys (JWKS); fetched again when a token names an
+    /// unknown key.
+    pub jwks: JwksSource,
     pub issuer: String,
     pub audience: String,
     pub algorithms: Vec<crate::auth::Algorithm>,

@@ -1,7 +1,7 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuditSettings, AuthSettings, ClientCertificates, JwtSettings, Secret, ServiceSettings, Settings,
+    position, AuditSettings, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource, JwtSettings, Secret, ServiceSettings, Settings,
     SourceKind, SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
@@ -105,6 +105,7 @@ struct RawAuth {
     allow_static_tokens_in_production: bool,
     /// jwt
     jwks_file: Option<Spanned<String>>,
+    jwks_url: Option<Spanned<String>>,
     issuer: Option<Spanned<String>>,
     audience: Option<Spanned<String>>,
     algorithms: Option<Spanned<Vec<String>>>,
@@ -112,6 +113,12 @@ struct RawAuth {
     scope_claim: Option<String>,
     client_claim: Option<String>,
     max_clock_skew_secs: Option<u64>,
+    /// introspection
+    introspection_url: Option<Spanned<String>>,
+    client_id: Option<Spanned<String>>,
+    client_secret: Option<Spanned<String>>,
+    ca_file: Option<String>,
+    cache_max_secs: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -333,7 +340,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         if !mappings.is_dir() {
             diags.error(file, at(s.mappings.span()), format!("mapping folder {} does not exist", mappings.display()));
         }
-        if matches!(auth, Some(AuthSettings::Jwt(_))) && (s.provider.is_none() || s.data_service_id.is_none()) {
+        if matches!(auth, Some(AuthSettings::Jwt(_) | AuthSettings::Introspection(_))) && (s.provider.is_none() || s.data_service_id.is_none()) {
             diags.error(
                 file,
                 at(service.span()),
@@ -499,8 +506,21 @@ fn auth_settings(
                 }
                 found
             };
-            let (jwks, issuer, audience) =
-                (need(&a.jwks_file, "jwks_file"), need(&a.issuer, "issuer"), need(&a.audience, "audience"));
+            let (issuer, audience) = (need(&a.issuer, "issuer"), need(&a.audience, "audience"));
+            let jwks = match (&a.jwks_file, &a.jwks_url) {
+                (Some(file), None) => Some(JwksSource::File(resolve(file.get_ref()))),
+                (None, Some(url)) if url.get_ref().starts_with("https://") => {
+                    Some(JwksSource::Url { url: url.get_ref().clone(), ca_file: a.ca_file.as_deref().map(resolve) })
+                }
+                (None, Some(url)) => {
+                    error(at(url.span()), "`jwks_url` must be https://".into());
+                    None
+                }
+                _ => {
+                    error(mode_at, "`mode = \"jwt\"` needs `jwks_file` or `jwks_url` (one of them)".into());
+                    None
+                }
+            };
             let mut algorithms = Vec::new();
             let names = a
                 .algorithms
@@ -523,7 +543,7 @@ fn auth_settings(
             }
             let (Some(jwks), Some(issuer), Some(audience)) = (jwks, issuer, audience) else { return None };
             Some(AuthSettings::Jwt(JwtSettings {
-                jwks_file: resolve(&jwks),
+                jwks,
                 issuer,
                 audience,
                 algorithms,
@@ -533,8 +553,34 @@ fn auth_settings(
                 max_clock_skew: Duration::from_secs(a.max_clock_skew_secs.unwrap_or(60).min(300)),
             }))
         }
+        "introspection" => {
+            let mut need = |v: &Option<Spanned<String>>, key: &str| match v {
+                Some(v) => expand_env(v.get_ref()).map_err(|m| error(at(v.span()), m)).ok(),
+                None => {
+                    error(mode_at, format!("`mode = \"introspection\"` needs `{key}`"));
+                    None
+                }
+            };
+            let url = need(&a.introspection_url, "introspection_url");
+            let (client_id, secret) = (need(&a.client_id, "client_id"), need(&a.client_secret, "client_secret"));
+            if let Some(u) = url.as_deref().filter(|u| !u.starts_with("https://")) {
+                error(mode_at, format!("`introspection_url` must be https://, not `{u}`: the token travels in it"));
+                return None;
+            }
+            let (Some(url), Some(client_id), Some(secret)) = (url, client_id, secret) else { return None };
+            Some(AuthSettings::Introspection(IntrospectionSettings {
+                url,
+                client_id,
+                client_secret: Secret(secret),
+                ca_file: a.ca_file.as_deref().map(resolve),
+                cache_max: Duration::from_secs(a.cache_max_secs.unwrap_or(300)),
+                patient_claim: a.patient_claim.clone().unwrap_or_else(|| "bsn".into()),
+                scope_claim: a.scope_claim.clone().unwrap_or_else(|| "scope".into()),
+                client_claim: a.client_claim.clone().unwrap_or_else(|| "client_id".into()),
+            }))
+        }
         other => {
-            error(mode_at, format!("unknown auth mode `{other}` (known: static, jwt)"));
+            error(mode_at, format!("unknown auth mode `{other}` (known: static, jwt, introspection)"));
             None
         }
     }

@@ -94,7 +94,10 @@ fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {
     let auth_file = match &snapshot.settings.auth {
         crate::config::AuthSettings::StaticTokens { file } => file,
         // The JWKS file is re-read by the validator itself when a token names a new key.
-        crate::config::AuthSettings::Jwt(jwt) => &jwt.jwks_file,
+        crate::config::AuthSettings::Jwt(crate::config::JwtSettings {
+            jwks: crate::config::JwksSource::File(file), ..
+        }) => file,
+        crate::config::AuthSettings::Jwt(_) | crate::config::AuthSettings::Introspection(_) => config,
     };
     dirs.extend(auth_file.parent().map(Path::to_path_buf));
     dirs.extend(snapshot.settings.services.iter().map(|s| s.mappings.clone()));

@@ -3,7 +3,7 @@
 use super::breaker::Breaker;
 use super::service::DataService;
 use crate::audit::AuditTrail;
-use crate::auth::{Authenticator, JwtValidator, StaticTokens};
+use crate::auth::{Authenticator, Introspector, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics};
 use dva_source_api::{RowSource, SourceError};
@@ -106,6 +106,7 @@ fn authenticator(settings: &AuthSettings) -> Result<Authenticator, String> {
     Ok(match settings {
         AuthSettings::StaticTokens { file } => Authenticator::Static(StaticTokens::load(file)?),
         AuthSettings::Jwt(jwt) => Authenticator::Jwt(JwtValidator::load(jwt)?),
+        AuthSettings::Introspection(i) => Authenticator::Introspection(Introspector::new(i)?),
     })
 }
 
