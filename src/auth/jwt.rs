@@ -4,9 +4,9 @@
 //! claims. Any failure is the same 401 to the client; the reason goes to metrics and logs.
 
 use super::jwks::{self, Algorithm, Key};
+use super::outbound::HttpsClient;
 use super::scope::Scopes;
 use super::{bearer_token, AuthError, Bsn, Principal};
-use super::outbound::HttpsClient;
 use crate::config::{JwksSource, JwtSettings};
 use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -79,7 +79,10 @@ pub enum AuthSettings {
 pub enum JwksSource {
     File(PathBuf),
     /// An https URL, and the CA file to trust for it (default the system's).
-    Url { url: String, ca_file: Option<PathBuf> },
+    Url {
+        url: String,
+        ca_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

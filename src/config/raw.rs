@@ -1,8 +1,8 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuditSettings, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource, JwtSettings, Secret, ServiceSettings, Settings,
-    SourceKind, SourceSettings, TlsSettings,
+    position, AuditSettings, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource, JwtSettings, Secret,
+    ServiceSettings, Settings, SourceKind, SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
@@ -340,7 +340,9 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         if !mappings.is_dir() {
             diags.error(file, at(s.mappings.span()), format!("mapping folder {} does not exist", mappings.display()));
         }
-        if matches!(auth, Some(AuthSettings::Jwt(_) | AuthSettings::Introspection(_))) && (s.provider.is_none() || s.data_service_id.is_none()) {
+        if matches!(auth, Some(AuthSettings::Jwt(_) | AuthSettings::Introspection(_)))
+            && (s.provider.is_none() || s.data_service_id.is_none())
+        {
             diags.error(
                 file,
                 at(service.span()),

@@ -95,7 +95,8 @@ fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {
         crate::config::AuthSettings::StaticTokens { file } => file,
         // The JWKS file is re-read by the validator itself when a token names a new key.
         crate::config::AuthSettings::Jwt(crate::config::JwtSettings {
-            jwks: crate::config::JwksSource::File(file), ..
+            jwks: crate::config::JwksSource::File(file),
+            ..
         }) => file,
         crate::config::AuthSettings::Jwt(_) | crate::config::AuthSettings::Introspection(_) => config,
     };

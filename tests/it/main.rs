@@ -11,6 +11,7 @@ mod guardrails;
 mod harness;
 mod hostile;
 mod inspect;
+mod introspection;
 mod isolation;
 mod logs;
 mod mapping_sets;

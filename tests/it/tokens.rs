@@ -181,6 +181,30 @@ fn a_rotated_key_is_picked_up_without_a_restart() {
 }
 
 #[test]
+fn keys_can_come_from_the_authorization_servers_jwks_url() {
+    let endpoint = crate::introspection::start_endpoint([(String::new(), keys().jwks.clone())].into());
+    let (ca, port) = (endpoint.ca.pem(), endpoint.port);
+    let app = spawn_custom(
+        "",
+        |dir| std::fs::write(dir.join("as-ca.pem"), &ca).expect("ca"),
+        |config| {
+            config
+                .replace(
+                    "mode = \"static\"\ntoken_file = \"tokens.json\"",
+                    &format!(
+                        "mode = \"jwt\"\njwks_url = \"https://localhost:{port}/jwks\"\nca_file = \"as-ca.pem\"\n\
+                         issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\""
+                    ),
+                )
+                .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"")
+        },
+    );
+    let token = sign("RS256", "rsa-1", &claims(&app.tokens[0].bsn));
+    assert_eq!(app.get("Patient", Some(&token)).status, 200);
+    assert_eq!(app.get("Patient", Some(&sign("ES256", "ec-7", &claims(&app.tokens[0].bsn)))).status, 401);
+}
+
+#[test]
 fn static_tokens_are_refused_in_production_unless_allowed() {
     let dir = tempfile::tempdir().expect("dir");
     let config =
