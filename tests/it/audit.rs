@@ -128,7 +128,8 @@ fn data_requests_fail_closed_when_the_audit_store_is_not_writable() {
     assert_eq!(get(&format!("{}/Patient", app.base), Some(token), &request_id(2)), 200, "writable again");
 }
 
-/// kill -9 under load: every response a client received has its record, and the chain holds.
+/// kill -9 under load: every response a client received has its record, the chain holds, and
+/// a restarted server carries on with it.
 #[test]
 fn no_record_is_lost_when_the_server_is_killed_under_load() {
     let db = demo_db();
@@ -185,4 +186,23 @@ fn no_record_is_lost_when_the_server_is_killed_under_load() {
     assert!(missing.is_empty(), "{} answered requests have no audit record: {missing:?}", missing.len());
     let (ok, out) = audit_cli(&config, &["verify"]);
     assert!(ok, "{out}");
+
+    // Restarted on the same store, the server appends to the same chain.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("restart server");
+    let answered_after = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        get(&format!("{base}/Patient"), Some(&db.tokens[0].token), &request_id(999_999)) == 200
+    });
+    server.kill().expect("stop");
+    server.wait().expect("reap");
+    assert!(answered_after, "the restarted server did not answer");
+    let (ok, out) = audit_cli(&config, &["verify"]);
+    assert!(ok, "{out}");
+    assert!(records(&dir.path().join("audit.sqlite")).iter().any(|r| r.0 == request_id(999_999)));
 }
