@@ -388,13 +388,14 @@ fn audit(action: AuditAction) -> ExitCode {
             return ExitCode::from(EXIT_INVALID_CONFIG);
         }
     };
-    let trail = match crate::audit::AuditTrail::open(&settings.audit.path) {
+    let trail = match crate::audit::AuditTrail::open(&settings.audit.store) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let trail_place = trail.place().to_owned();
     let result = match action {
         AuditAction::Verify { .. } => trail.verify().map(|v| match v {
             crate::audit::Verification::Intact { records } => {
@@ -431,7 +432,7 @@ fn audit(action: AuditAction) -> ExitCode {
         }
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: audit store {}: {e}", settings.audit.path.display());
+        eprintln!("error: audit store {}: {e}", trail_place);
         ExitCode::FAILURE
     })
 }

@@ -1,14 +1,15 @@
-//! The audit store: an SQLite file with versioned migrations, written with full fsync.
+//! The audit store, with versioned migrations: an SQLite file written with full fsync, or a
+//! PostgreSQL database when daemons on several hosts share one trail.
 
 use super::chain::{self, hex, Verification};
 use super::{AuditEvent, StoredEvent};
 use crate::auth::Bsn;
-use dva_source_api::{RowSet, SourceError, Statement, Value};
-use dva_source_diesel::SqliteWriter;
+use crate::config::AuditStore;
+use dva_source_api::{Dialect, RowSet, SourceError, SqlStyle, Statement, Value};
+use dva_source_diesel::{PostgresWriter, SqliteWriter};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Schema versions, applied in order, each once.
@@ -16,7 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     1,
     "CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      CREATE TABLE audit_event (
-        seq INTEGER PRIMARY KEY, patient TEXT NOT NULL, at TEXT NOT NULL, action TEXT NOT NULL,
+        seq BIGINT PRIMARY KEY, patient TEXT NOT NULL, at TEXT NOT NULL, action TEXT NOT NULL,
         service TEXT NOT NULL, interaction TEXT NOT NULL, resources TEXT NOT NULL,
         patient_key TEXT NOT NULL, client TEXT NOT NULL, peer TEXT NOT NULL, outcome TEXT NOT NULL,
         status INTEGER NOT NULL, reason TEXT NOT NULL, request_id TEXT NOT NULL,
@@ -29,35 +30,115 @@ const COLUMNS: &str = "seq, patient, at, action, service, interaction, resources
                        outcome, status, reason, request_id, correlation_id, prev_hash, hash";
 
 pub struct AuditTrail {
-    path: PathBuf,
-    writer: Mutex<SqliteWriter>,
+    /// Where the trail is, for messages (never a password).
+    place: String,
+    db: Mutex<Db>,
     key: hmac::Key,
 }
 
-impl AuditTrail {
-    /// Opens (creating and migrating when needed) the store at `path`.
-    pub fn open(path: &Path) -> Result<AuditTrail, String> {
-        let fail = |e: SourceError| format!("audit store {}: {e}", path.display());
-        let mut writer = SqliteWriter::create(path).map_err(fail)?;
-        // Every append reaches the disk before the response is sent.
-        writer.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;").map_err(fail)?;
-        let key = writer.write_transaction(migrate).map_err(fail)?;
-        Ok(AuditTrail {
-            path: path.to_path_buf(),
-            writer: Mutex::new(writer),
-            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-        })
+/// The store's connection: SQLite for one host, PostgreSQL for daemons on several hosts.
+enum Db {
+    Sqlite(SqliteWriter),
+    Postgres(PostgresWriter),
+}
+
+impl Db {
+    /// `sql` with `?` placeholders, numbered for PostgreSQL.
+    fn statement(&self, sql: &str, binds: Vec<Value>) -> Statement {
+        let style: SqlStyle = match self {
+            Db::Sqlite(_) => Dialect::Sqlite.into(),
+            Db::Postgres(_) => Dialect::Postgres.into(),
+        };
+        let mut out = String::new();
+        for (i, piece) in sql.split('?').enumerate() {
+            if i > 0 {
+                out.push_str(&style.placeholder(i));
+            }
+            out.push_str(piece);
+        }
+        Statement { sql: out, binds }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn query(&mut self, sql: &str, binds: Vec<Value>) -> Result<RowSet, SourceError> {
+        let statement = self.statement(sql, binds);
+        match self {
+            Db::Sqlite(w) => w.query(&statement),
+            Db::Postgres(w) => w.query(&statement),
+        }
+    }
+
+    fn execute(&mut self, sql: &str, binds: Vec<Value>) -> Result<usize, SourceError> {
+        let statement = self.statement(sql, binds);
+        match self {
+            Db::Sqlite(w) => w.execute(&statement),
+            Db::Postgres(w) => w.execute(&statement),
+        }
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<(), SourceError> {
+        match self {
+            Db::Sqlite(w) => w.execute_batch(sql),
+            Db::Postgres(w) => w.execute_batch(sql),
+        }
+    }
+
+    fn insert(&mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<(), SourceError> {
+        match self {
+            Db::Sqlite(w) => w.insert(table, columns, rows),
+            Db::Postgres(w) => w.insert(table, columns, rows),
+        }
+    }
+
+    /// Runs `f` in a transaction that holds the trail's write lock from the start, so what
+    /// it reads (the last hash) cannot change before it writes, whichever process appends.
+    fn locked<T>(&mut self, f: impl FnOnce(&mut Db) -> Result<T, SourceError>) -> Result<T, SourceError> {
+        match self {
+            Db::Sqlite(w) => w.execute_batch("BEGIN IMMEDIATE")?,
+            // An advisory lock works before the tables exist (the first migration).
+            Db::Postgres(w) => w.execute_batch("BEGIN; SELECT pg_advisory_xact_lock(7513)")?,
+        }
+        match f(self) {
+            Ok(v) => self.execute_batch("COMMIT").map(|()| v),
+            Err(e) => {
+                // The original error matters more than a failed rollback.
+                let _ = self.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+impl AuditTrail {
+    /// Opens (creating and migrating when needed) the store.
+    pub fn open(store: &AuditStore) -> Result<AuditTrail, String> {
+        let place = match store {
+            AuditStore::Sqlite(path) => path.display().to_string(),
+            AuditStore::Postgres(_) => "in PostgreSQL".to_owned(),
+        };
+        let fail = |e: SourceError| format!("audit store {place}: {e}");
+        let mut db = match store {
+            AuditStore::Sqlite(path) => {
+                let mut w = SqliteWriter::create(path).map_err(fail)?;
+                // Every append reaches the disk before the response is sent.
+                w.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;").map_err(fail)?;
+                Db::Sqlite(w)
+            }
+            AuditStore::Postgres(url) => Db::Postgres(PostgresWriter::connect(&url.0).map_err(fail)?),
+        };
+        let key = db.locked(migrate).map_err(fail)?;
+        Ok(AuditTrail { place, db: Mutex::new(db), key: hmac::Key::new(hmac::HMAC_SHA256, &key) })
+    }
+
+    /// Where the trail is, for messages.
+    pub fn place(&self) -> &str {
+        &self.place
     }
 
     /// Appends one record to the chain, durably. An error means the access must not proceed.
     pub fn append(&self, bsn: Option<&Bsn>, event: &AuditEvent) -> Result<(), SourceError> {
         let patient = bsn.map(|b| self.patient_ref(b)).unwrap_or_default();
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        writer.write_transaction(|w| {
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.locked(|w| {
             let meta = read_meta(w)?;
             let last_seq: i64 = meta.get("last_seq").and_then(|s| s.parse().ok()).unwrap_or(0);
             let last_hash = meta.get("last_hash").cloned().unwrap_or_default();
@@ -92,9 +173,9 @@ impl AuditTrail {
 
     /// Checks the whole chain.
     pub fn verify(&self) -> Result<Verification, SourceError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let meta = read_meta(&mut writer)?;
-        let events = read_events(&mut writer, "1 = 1", vec![])?;
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        let meta = read_meta(&mut db)?;
+        let events = read_events(&mut db, "1 = 1", vec![])?;
         let num = |k: &str| meta.get(k).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let text = |k: &str| meta.get(k).cloned().unwrap_or_default();
         let (anchor_hash, last_hash) = (text("anchor_hash"), text("last_hash"));
@@ -103,25 +184,20 @@ impl AuditTrail {
 
     /// The records about one patient, oldest first.
     pub fn export(&self, bsn: &Bsn) -> Result<Vec<StoredEvent>, SourceError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        read_events(&mut writer, "patient = ?", vec![self.patient_ref(bsn).into()])
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        read_events(&mut db, "patient = ?", vec![self.patient_ref(bsn).into()])
     }
 
     /// Removes the records older than `cutoff` (UTC ISO 8601), oldest first, and anchors the
     /// chain at the last removed one so that verification still covers the rest.
     pub fn purge(&self, cutoff: &str) -> Result<u64, SourceError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        writer.write_transaction(|w| {
-            let old = w.query(&Statement {
-                sql: "SELECT seq, hash FROM audit_event WHERE at < ? ORDER BY seq DESC LIMIT 1".into(),
-                binds: vec![cutoff.into()],
-            })?;
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        db.locked(|w| {
+            let last_old = "SELECT seq, hash FROM audit_event WHERE at < ? ORDER BY seq DESC LIMIT 1";
+            let old = w.query(last_old, vec![cutoff.into()])?;
             let Some(row) = old.rows.first() else { return Ok(0) };
             let (seq, hash) = (row[0].clone(), row[1].to_text().unwrap_or_default());
-            let removed = w.execute(&Statement {
-                sql: "DELETE FROM audit_event WHERE seq <= ?".into(),
-                binds: vec![seq.clone()],
-            })?;
+            let removed = w.execute("DELETE FROM audit_event WHERE seq <= ?", vec![seq.clone()])?;
             set_meta(w, "anchor_seq", &seq.to_text().unwrap_or_default())?;
             set_meta(w, "anchor_hash", &hash)?;
             Ok(removed as u64)
@@ -135,19 +211,16 @@ impl AuditTrail {
 }
 
 /// Brings the schema up to date; returns the store's HMAC key (made at creation).
-fn migrate(w: &mut SqliteWriter) -> Result<Vec<u8>, SourceError> {
-    w.execute_batch("CREATE TABLE IF NOT EXISTS audit_schema (version INTEGER PRIMARY KEY)")?;
-    let current = w.query(&Statement { sql: "SELECT MAX(version) FROM audit_schema".into(), binds: vec![] })?;
+fn migrate(w: &mut Db) -> Result<Vec<u8>, SourceError> {
+    w.execute_batch("CREATE TABLE IF NOT EXISTS audit_schema (version BIGINT PRIMARY KEY)")?;
+    let current = w.query("SELECT MAX(version) AS version FROM audit_schema", vec![])?;
     let current = current.rows.first().and_then(|r| match r[0] {
         Value::Int(v) => Some(v),
         _ => None,
     });
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| current.is_none_or(|c| *v > c)) {
         w.execute_batch(sql)?;
-        w.execute(&Statement {
-            sql: "INSERT INTO audit_schema (version) VALUES (?)".into(),
-            binds: vec![Value::Int(*version)],
-        })?;
+        w.execute("INSERT INTO audit_schema (version) VALUES (?)", vec![Value::Int(*version)])?;
     }
     let meta = read_meta(w)?;
     match meta.get("hmac_key") {
@@ -161,23 +234,21 @@ fn migrate(w: &mut SqliteWriter) -> Result<Vec<u8>, SourceError> {
     }
 }
 
-fn read_meta(w: &mut SqliteWriter) -> Result<HashMap<String, String>, SourceError> {
-    let rows = w.query(&Statement { sql: "SELECT key, value FROM audit_meta".into(), binds: vec![] })?;
+fn read_meta(w: &mut Db) -> Result<HashMap<String, String>, SourceError> {
+    let rows = w.query("SELECT key, value FROM audit_meta", vec![])?;
     Ok(rows.rows.iter().filter_map(|r| Some((r[0].to_text()?, r[1].to_text()?))).collect())
 }
 
-fn set_meta(w: &mut SqliteWriter, key: &str, value: &str) -> Result<(), SourceError> {
-    w.execute(&Statement {
-        sql: "INSERT INTO audit_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-            .into(),
-        binds: vec![key.into(), value.into()],
-    })
+fn set_meta(w: &mut Db, key: &str, value: &str) -> Result<(), SourceError> {
+    w.execute(
+        "INSERT INTO audit_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        vec![key.into(), value.into()],
+    )
     .map(drop)
 }
 
-fn read_events(w: &mut SqliteWriter, filter: &str, binds: Vec<Value>) -> Result<Vec<StoredEvent>, SourceError> {
-    let rows =
-        w.query(&Statement { sql: format!("SELECT {COLUMNS} FROM audit_event WHERE {filter} ORDER BY seq"), binds })?;
+fn read_events(w: &mut Db, filter: &str, binds: Vec<Value>) -> Result<Vec<StoredEvent>, SourceError> {
+    let rows = w.query(&format!("SELECT {COLUMNS} FROM audit_event WHERE {filter} ORDER BY seq"), binds)?;
     Ok(rows.rows.iter().map(|r| stored_event(&rows, r)).collect())
 }
 
@@ -232,7 +303,8 @@ mod tests {
     #[test]
     fn appends_verify_export_and_purge() {
         let dir = tempfile::tempdir().expect("dir");
-        let trail = AuditTrail::open(&dir.path().join("audit.sqlite")).expect("open");
+        let store = AuditStore::Sqlite(dir.path().join("audit.sqlite"));
+        let trail = AuditTrail::open(&store).expect("open");
         let (a, b) = (Bsn::parse("999911132").expect("bsn"), Bsn::parse("999911144").expect("bsn"));
         for n in 1..=4 {
             trail.append(Some(if n % 2 == 0 { &a } else { &b }), &event(n)).expect("append");
@@ -245,7 +317,7 @@ mod tests {
         assert_eq!(trail.verify().expect("verify"), Verification::Intact { records: 3 }, "the rest still verifies");
         drop(trail);
         // Reopening keeps the key and the chain.
-        let trail = AuditTrail::open(&dir.path().join("audit.sqlite")).expect("reopen");
+        let trail = AuditTrail::open(&store).expect("reopen");
         trail.append(Some(&a), &event(6)).expect("append");
         assert_eq!(trail.export(&a).expect("export").len(), 2);
         assert_eq!(trail.verify().expect("verify"), Verification::Intact { records: 4 });

@@ -36,10 +36,17 @@ pub struct Settings {
 /// Where the audit trail is kept and for how long.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditSettings {
-    /// The SQLite file (default `audit.sqlite` next to the config).
-    pub path: PathBuf,
+    pub store: AuditStore,
     /// `audit purge` removes records older than this (default 36, MedMij's retention).
     pub retention_months: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuditStore {
+    /// An SQLite file (default `audit.sqlite` next to the config).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL, for daemons on several hosts writing one trail.
+    Postgres(Secret),
 }
 
 #[derive(Debug, Clone, PartialEq)]

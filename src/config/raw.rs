@@ -1,8 +1,8 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuditSettings, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource, JwtSettings, Secret,
-    ServiceSettings, Settings, SourceKind, SourceSettings, TlsSettings,
+    position, AuditSettings, AuditStore, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource,
+    JwtSettings, Secret, ServiceSettings, Settings, SourceKind, SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
 use crate::mapping::Diagnostics;
@@ -92,6 +92,7 @@ fn max_count() -> Spanned<usize> {
 #[serde(deny_unknown_fields)]
 struct RawAudit {
     path: Option<String>,
+    url: Option<Spanned<String>>,
     retention_months: Option<Spanned<u32>>,
 }
 
@@ -270,10 +271,21 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     if let Some(r) = raw.audit.retention_months.as_ref().filter(|r| *r.get_ref() == 0) {
         diags.error(file, at(r.span()), "`retention_months` must be at least 1");
     }
-    let audit = AuditSettings {
-        path: resolve(raw.audit.path.as_deref().unwrap_or("audit.sqlite")),
-        retention_months: retention_months.max(1),
+    let store = match (&raw.audit.path, &raw.audit.url) {
+        (Some(_), Some(url)) => {
+            diags.error(file, at(url.span()), "`[audit]` takes `path` (SQLite) or `url` (PostgreSQL), not both");
+            AuditStore::Sqlite(resolve("audit.sqlite"))
+        }
+        (_, Some(url)) => match expand_env(url.get_ref()) {
+            Ok(url) => AuditStore::Postgres(Secret(url)),
+            Err(m) => {
+                diags.error(file, at(url.span()), m);
+                AuditStore::Sqlite(resolve("audit.sqlite"))
+            }
+        },
+        (path, None) => AuditStore::Sqlite(resolve(path.as_deref().unwrap_or("audit.sqlite"))),
     };
+    let audit = AuditSettings { store, retention_months: retention_months.max(1) };
 
     let mut sources = Vec::new();
     for (name, source) in &raw.sources {

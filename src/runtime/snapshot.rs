@@ -58,7 +58,7 @@ impl Snapshot {
         let mut diags = Diagnostics::default();
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
         let auth = authenticator(&settings.auth).map_err(|e| diags.error(&settings.file, at_start, e));
-        let audit = AuditTrail::open(&settings.audit.path).map_err(|e| diags.error(&settings.file, at_start, e));
+        let audit = AuditTrail::open(&settings.audit.store).map_err(|e| diags.error(&settings.file, at_start, e));
 
         let tls = match settings.tls.as_ref().map(crate::tls::server_config).transpose() {
             Ok(tls) => tls,

@@ -206,3 +206,45 @@ fn no_record_is_lost_when_the_server_is_killed_under_load() {
     assert!(ok, "{out}");
     assert!(records(&dir.path().join("audit.sqlite")).iter().any(|r| r.0 == request_id(999_999)));
 }
+
+/// Daemons on several hosts share one trail in PostgreSQL: appends from two of them at once
+/// still make one chain, which verifies and detects an edit.
+#[test]
+fn two_daemons_share_one_chain_in_postgresql() {
+    use dva_connector::audit::{AuditEvent, AuditTrail, Verification};
+    use dva_connector::config::{AuditStore, Secret};
+    let server = crate::backends::POSTGRES_SERVER;
+    let mut admin = dva_source_diesel::PostgresWriter::connect(&format!("{server}/test")).expect("PostgreSQL");
+    admin.execute_batch("DROP DATABASE IF EXISTS dva_it_audit WITH (FORCE)").expect("drop");
+    admin.execute_batch("CREATE DATABASE dva_it_audit").expect("create");
+    let store = AuditStore::Postgres(Secret(format!("{server}/dva_it_audit")));
+    let bsn = dva_connector::auth::Bsn::parse(&demo_db().tokens[0].bsn).expect("bsn");
+    let daemons: Vec<_> = (0..2)
+        .map(|d| {
+            let (store, bsn) = (store.clone(), bsn.clone());
+            std::thread::spawn(move || {
+                let trail = AuditTrail::open(&store).expect("open the shared trail");
+                for n in 0..50 {
+                    let event = AuditEvent {
+                        at: "2026-11-23T10:00:00.000Z".into(),
+                        action: "R".into(),
+                        service: format!("daemon-{d}"),
+                        status: 200,
+                        request_id: request_id(d * 1000 + n),
+                        ..AuditEvent::default()
+                    };
+                    trail.append(Some(&bsn), &event).expect("append");
+                }
+            })
+        })
+        .collect();
+    for d in daemons {
+        d.join().expect("daemon");
+    }
+    let trail = AuditTrail::open(&store).expect("open");
+    assert_eq!(trail.verify().expect("verify"), Verification::Intact { records: 100 });
+    assert_eq!(trail.export(&bsn).expect("export").len(), 100);
+    let mut w = dva_source_diesel::PostgresWriter::connect(&format!("{server}/dva_it_audit")).expect("connect");
+    w.execute_batch("UPDATE audit_event SET service = 'forged' WHERE seq = 50").expect("tamper");
+    assert!(matches!(trail.verify().expect("verify"), Verification::Broken { seq: 50, .. }));
+}

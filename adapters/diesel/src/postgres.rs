@@ -251,7 +251,19 @@ impl PostgresWriter {
 
     /// Runs several `;`-separated statements, e.g. DDL.
     pub fn execute_batch(&mut self, sql: &str) -> Result<(), SourceError> {
-        self.conn.batch_execute(sql).map_err(|e| SourceError::Statement(first_line(&e)))
+        self.conn.batch_execute(sql).map_err(|e| classify(e, Instant::now(), Duration::MAX))
+    }
+
+    /// Runs a statement and returns its rows (all of them: the caller bounds the query).
+    pub fn query(&mut self, statement: &Statement) -> Result<RowSet, SourceError> {
+        load(&mut self.conn, statement, usize::MAX, Duration::MAX)
+    }
+
+    /// Runs one statement with binds that returns no rows.
+    pub fn execute(&mut self, statement: &Statement) -> Result<usize, SourceError> {
+        bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds)
+            .execute(&mut self.conn)
+            .map_err(|e| classify(e, Instant::now(), Duration::MAX))
     }
 
     /// Inserts rows with bound values, as few statements as the bind limit allows.

@@ -172,16 +172,6 @@ impl SqliteWriter {
         self.transaction_with("BEGIN", f)
     }
 
-    /// Like [`SqliteWriter::transaction`], taking the write lock at the start, so that what
-    /// `f` reads cannot change before it writes (other connections and processes wait for
-    /// the busy timeout).
-    pub fn write_transaction<T>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, SourceError>,
-    ) -> Result<T, SourceError> {
-        self.transaction_with("BEGIN IMMEDIATE", f)
-    }
-
     fn transaction_with<T>(
         &mut self,
         begin: &str,
