@@ -61,6 +61,8 @@ pub struct TlsSettings {
     /// Client host names accepted (the MedMij whitelist), lower case; empty: any client whose
     /// chain verifies.
     pub allowed_clients: Vec<String>,
+    /// The MedMij Whitelist XML, reloaded when it changes; its hosts are allowed too.
+    pub allowed_clients_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

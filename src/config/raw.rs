@@ -51,6 +51,7 @@ struct RawTls {
     client_ca: Option<String>,
     #[serde(default)]
     allowed_clients: Vec<String>,
+    allowed_clients_file: Option<String>,
 }
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9464";
@@ -624,7 +625,7 @@ fn tls_settings(
         );
         return None;
     }
-    if mode == ClientCertificates::None && !t.allowed_clients.is_empty() {
+    if mode == ClientCertificates::None && (!t.allowed_clients.is_empty() || t.allowed_clients_file.is_some()) {
         error(at(raw.span()), "`allowed_clients` needs `client_certificates = \"optional\"` or `\"required\"`".into());
         return None;
     }
@@ -634,6 +635,7 @@ fn tls_settings(
         client_certificates: mode,
         client_ca,
         allowed_clients: t.allowed_clients.iter().map(|c| c.to_ascii_lowercase()).collect(),
+        allowed_clients_file: t.allowed_clients_file.as_deref().map(resolve),
     })
 }
 

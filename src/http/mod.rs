@@ -13,7 +13,7 @@ pub use admin::serve_admin;
 pub use error::ApiError;
 
 use crate::runtime::Snapshot;
-use crate::tls::PeerIdentity;
+use crate::tls::{ClientAllowList, PeerIdentity};
 use actix_web::{dev::Server, middleware, web, App, HttpServer};
 use arc_swap::ArcSwap;
 use std::net::TcpListener;
@@ -31,8 +31,8 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
     let workers = initial.settings.workers;
     let services: Vec<(String, String)> =
         initial.services.iter().map(|s| (s.name.clone(), s.base_path.clone())).collect();
-    let tls = initial.tls.clone();
-    let allowed_clients = initial.settings.tls.as_ref().map(|t| t.allowed_clients.clone()).unwrap_or_default();
+    let tls = initial.tls.as_ref().map(|t| Arc::clone(&t.config));
+    let allowed_clients = initial.tls.as_ref().map(|t| Arc::clone(&t.clients));
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(web::Data::new(state.clone()))
@@ -54,7 +54,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
         app
     })
     .on_connect(move |connection, extensions| {
-        if let Some(peer) = peer_identity(connection, &allowed_clients) {
+        if let Some(peer) = allowed_clients.as_ref().and_then(|allowed| peer_identity(connection, allowed)) {
             extensions.insert(peer);
         }
     })
@@ -69,7 +69,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
 }
 
 /// The verified client certificate's identity on a TLS connection, if it presented one.
-fn peer_identity(connection: &dyn std::any::Any, allowed: &[String]) -> Option<PeerIdentity> {
+fn peer_identity(connection: &dyn std::any::Any, allowed: &ClientAllowList) -> Option<PeerIdentity> {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
     let tls = connection.downcast_ref::<Tls>()?;
     let (_, session) = tls.get_ref();

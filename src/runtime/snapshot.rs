@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub struct Snapshot {
     pub settings: Settings,
     /// The listener's TLS, when `[server.tls]` is configured.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::TlsServer>,
     pub auth: Authenticator,
     /// Where every access is recorded before its response is sent.
     pub audit: Arc<AuditTrail>,

@@ -1,6 +1,7 @@
 //! Client certificates: the chain is verified against the configured CA roots (webpki), then
 //! the certificate must name one of the allowed client hosts (the MedMij whitelist).
 
+use super::whitelist::ClientAllowList;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -17,11 +18,11 @@ pub struct PeerIdentity {
 
 impl PeerIdentity {
     /// The identity of a verified client certificate, given the allow-list.
-    pub fn of(end_entity: &CertificateDer<'_>, allowed: &[String]) -> Option<PeerIdentity> {
-        if allowed.is_empty() {
+    pub fn of(end_entity: &CertificateDer<'_>, allowed: &ClientAllowList) -> Option<PeerIdentity> {
+        if !allowed.is_restricted() {
             return Some(PeerIdentity { host: None });
         }
-        matching_name(end_entity, allowed).map(|host| PeerIdentity { host: Some(host) })
+        matching_name(end_entity, &allowed.names()).map(|host| PeerIdentity { host: Some(host) })
     }
 }
 
@@ -37,12 +38,12 @@ fn matching_name(end_entity: &CertificateDer<'_>, allowed: &[String]) -> Option<
 #[derive(Debug)]
 pub struct AllowList {
     inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<String>,
+    allowed: Arc<ClientAllowList>,
 }
 
 impl AllowList {
-    pub fn new(inner: Arc<dyn ClientCertVerifier>, allowed: &[String]) -> Self {
-        Self { inner, allowed: allowed.to_vec() }
+    pub fn new(inner: Arc<dyn ClientCertVerifier>, allowed: Arc<ClientAllowList>) -> Self {
+        Self { inner, allowed }
     }
 }
 

@@ -5,8 +5,10 @@
 
 mod certificate;
 mod clients;
+mod whitelist;
 
 pub use clients::PeerIdentity;
+pub use whitelist::{ClientAllowList, Whitelist};
 
 use crate::config::{ClientCertificates, TlsSettings};
 use rustls::crypto::ring::{cipher_suite, default_provider};
@@ -15,8 +17,16 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use std::sync::Arc;
 
+/// The listener's TLS: the rustls configuration, and the client names it allows (which the
+/// connection handler needs to name the peer).
+pub struct TlsServer {
+    pub config: Arc<ServerConfig>,
+    pub clients: Arc<ClientAllowList>,
+}
+
 /// The server side of TLS, ready for the listener.
-pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String> {
+pub fn server_config(settings: &TlsSettings) -> Result<TlsServer, String> {
+    let clients = Arc::new(ClientAllowList::load(&settings.allowed_clients, settings.allowed_clients_file.as_deref())?);
     let provider = Arc::new(provider());
     let certificate = certificate::ReloadingCertificate::load(settings, Arc::clone(&provider))?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -30,12 +40,12 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String
             let verifier =
                 if mode == ClientCertificates::Optional { verifier.allow_unauthenticated() } else { verifier };
             let verifier = verifier.build().map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(Arc::new(clients::AllowList::new(verifier, &settings.allowed_clients)))
+            builder.with_client_cert_verifier(Arc::new(clients::AllowList::new(verifier, Arc::clone(&clients))))
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(certificate));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(TlsServer { config: Arc::new(config), clients })
 }
 
 /// ring's provider with exactly the suites we allow, spelled out so a library upgrade cannot

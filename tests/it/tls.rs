@@ -162,6 +162,45 @@ fn required_client_certificates_must_chain_to_the_ca_and_name_an_allowed_client(
     assert!(https_status(port, &pki.server_ca, Some(&server_cert_as_client)).is_err(), "not a client certificate");
 }
 
+fn whitelist(sequence: u32, hosts: &[&str]) -> String {
+    let nodes: String = hosts.iter().map(|h| format!("<MedMijNode><Hostname>{h}</Hostname></MedMijNode>")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Whitelist xmlns=\"xmlns://afsprakenstelsel.medmij.nl/whitelist/release2/\">\
+         <Tijdstempel>2026-11-23T10:00:00+01:00</Tijdstempel><Volgnummer>{sequence}</Volgnummer>\
+         <MedMijNodes>{nodes}</MedMijNodes></Whitelist>"
+    )
+}
+
+/// The MedMij Whitelist file as the allow-list: read at start, reloaded when it changes, and
+/// never rolled back to an older `Volgnummer`.
+#[test]
+fn the_medmij_whitelist_file_is_the_allow_list_and_is_reloaded() {
+    let pki = Pki::new();
+    let tls = "[server.tls]\ncertificate = \"server.crt\"\nprivate_key = \"server.key\"\n\
+               client_certificates = \"required\"\nclient_ca = \"clients.pem\"\nallowed_clients_file = \"whitelist.xml\"\n";
+    let app = spawn_configured(tls, |dir| {
+        std::fs::write(dir.join("server.crt"), &pki.server.cert).expect("cert");
+        write_key(&dir.join("server.key"), &pki.server.key, 0o600);
+        std::fs::write(dir.join("clients.pem"), pki.client_ca.pem()).expect("client CA");
+        std::fs::write(dir.join("whitelist.xml"), whitelist(10, &["pgo.test"])).expect("whitelist");
+    });
+    let port = port(&app);
+    let (listed, newcomer) = (pki.client_ca.client(&["pgo.test"]), pki.client_ca.client(&["new-pgo.test"]));
+    assert_eq!(https_status(port, &pki.server_ca, Some(&listed)), Ok(200));
+    assert!(https_status(port, &pki.server_ca, Some(&newcomer)).is_err(), "not on the whitelist yet");
+    let file = app.dir.path().join("whitelist.xml");
+    std::fs::write(&file, whitelist(11, &["pgo.test", "new-pgo.test"])).expect("new whitelist");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while https_status(port, &pki.server_ca, Some(&newcomer)) != Ok(200) {
+        assert!(Instant::now() < deadline, "the new whitelist was not picked up");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // An older list (a rollback) is refused: the newcomer stays allowed.
+    std::fs::write(&file, whitelist(9, &["pgo.test"])).expect("old whitelist");
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(https_status(port, &pki.server_ca, Some(&newcomer)), Ok(200));
+}
+
 #[test]
 fn optional_client_certificates_still_refuse_bad_ones() {
     let pki = Pki::new();
@@ -185,8 +224,9 @@ fn a_world_readable_private_key_is_refused_with_a_clear_message() {
         client_certificates: dva_connector::config::ClientCertificates::None,
         client_ca: None,
         allowed_clients: vec![],
+        allowed_clients_file: None,
     };
-    let err = dva_connector::tls::server_config(&settings).expect_err("must refuse");
+    let err = dva_connector::tls::server_config(&settings).err().expect("must refuse");
     assert!(err.contains("readable by every user") && err.contains("chmod 640"), "{err}");
     std::fs::set_permissions(dir.path().join("server.key"), std::fs::Permissions::from_mode(0o640)).expect("chmod");
     assert!(dva_connector::tls::server_config(&settings).is_ok());
