@@ -2,11 +2,11 @@
 //! finds an edited or removed record), a patient's records by BSN, fail closed when the store
 //! cannot be written, and nothing lost when the server is killed under load.
 
-use crate::harness::{demo_db, repo_mappings, spawn_app, write_config, write_tokens, TestApp};
+use crate::harness::{demo_db, process_config, spawn_app, start_serve, TestApp};
 use dva_source_api::{RowSource, Statement, Value};
 use dva_source_diesel::{SourceLimits, SqliteSource, SqliteWriter};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -134,24 +134,8 @@ fn data_requests_fail_closed_when_the_audit_store_is_not_writable() {
 fn no_record_is_lost_when_the_server_is_killed_under_load() {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("dir");
-    write_tokens(&dir.path().join("tokens.json"), &db.tokens);
-    let config = write_config(dir.path(), &db.path, &repo_mappings());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let text =
-        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
-    std::fs::write(&config, text).expect("config");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start server");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "server did not start");
+    let (config, port) = process_config(dir.path());
+    let mut server = start_serve(&config, port, |_| {});
     let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
     let answered: Arc<Mutex<Vec<String>>> = Arc::default();
     let counter = Arc::new(AtomicU64::new(1));
@@ -188,17 +172,8 @@ fn no_record_is_lost_when_the_server_is_killed_under_load() {
     assert!(ok, "{out}");
 
     // Restarted on the same store, the server appends to the same chain.
-    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("restart server");
-    let answered_after = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(50));
-        get(&format!("{base}/Patient"), Some(&db.tokens[0].token), &request_id(999_999)) == 200
-    });
+    let mut server = start_serve(&config, port, |_| {});
+    let answered_after = get(&format!("{base}/Patient"), Some(&db.tokens[0].token), &request_id(999_999)) == 200;
     server.kill().expect("stop");
     server.wait().expect("reap");
     assert!(answered_after, "the restarted server did not answer");

@@ -313,3 +313,35 @@ pub fn references(json: &Json, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// A config over the demo database in `dir` (tokens written too) whose listener has a fixed
+/// free port, for running the real binary.
+pub fn process_config(dir: &Path) -> (PathBuf, u16) {
+    let db = demo_db();
+    write_tokens(&dir.join("tokens.json"), &db.tokens);
+    let config = write_config(dir, &db.path, &repo_mappings());
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let text =
+        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
+    std::fs::write(&config, text).expect("config");
+    (config, port)
+}
+
+/// Starts `dva-connector serve --config config` (after `setup` adds env and stdio) and waits
+/// until `port` accepts connections.
+pub fn start_serve(config: &Path, port: u16, setup: impl FnOnce(&mut std::process::Command)) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dva-connector"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    setup(&mut command);
+    let server = command.spawn().expect("start the server");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "the server did not start");
+    server
+}

@@ -1,7 +1,7 @@
 //! Invariant 6: no PHI or secrets in logs. Runs the real binary at debug level, makes requests
 //! that succeed and fail, and searches everything it logged.
 
-use crate::harness::{demo_db, get_url, repo_mappings, write_config, write_tokens};
+use crate::harness::{demo_db, get_url, process_config, start_serve};
 use std::io::Read;
 use std::process::{Command, Stdio};
 
@@ -9,27 +9,11 @@ use std::process::{Command, Stdio};
 fn logs_carry_no_tokens_bsns_or_names() {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp");
-    write_tokens(&dir.path().join("tokens.json"), &db.tokens);
-    let config = write_config(dir.path(), &db.path, &repo_mappings());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let text =
-        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
-    std::fs::write(&config, text).expect("config");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("DVA_LOG", "debug")
-        .env("DVA_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start server");
-    let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    let (config, port) = process_config(dir.path());
+    let mut server = start_serve(&config, port, |c| {
+        c.env("DVA_LOG", "debug").env("DVA_LOG_FORMAT", "json").stdout(Stdio::piped()).stderr(Stdio::piped());
     });
-    assert!(up, "server did not start");
+    let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
     let token = &db.tokens[0].token;
     let family = {
         let bundle = get_url(&format!("{base}/Patient"), Some(token), None).body;
