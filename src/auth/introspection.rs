@@ -43,7 +43,7 @@ impl Introspector {
         let form = [("token", token), ("token_type_hint", "access_token")];
         let s = &self.settings;
         let reply = self.client.post_form(&s.url, (&s.client_id, &s.client_secret.0), &form).map_err(|e| {
-            tracing::warn!(error = %e, "token introspection failed");
+            tracing::warn!(error = %e, "the introspection endpoint did not answer");
             AuthError::Unavailable
         })?;
         let (answer, ttl) = self.judge(&reply, now);

@@ -110,6 +110,16 @@ pub fn spawn_custom(
     serve_config(dir, &config, mappings, false)
 }
 
+/// A server with `auth_toml` as its `[auth]` keys and the data service scoped as
+/// `demo-his~49` (as scoped tokens must name it), after `prepare` has written files.
+pub fn spawn_scoped(auth_toml: &str, prepare: impl FnOnce(&Path)) -> TestApp {
+    spawn_custom("", prepare, |config| {
+        config
+            .replace("mode = \"static\"\ntoken_file = \"tokens.json\"", auth_toml)
+            .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"")
+    })
+}
+
 fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,7 +1,7 @@
 //! Opaque tokens checked with a local RFC 7662 introspection endpoint over real HTTPS: active,
 //! inactive, expired and out-of-scope tokens; answers cached; the endpoint down gives 503.
 
-use crate::harness::{spawn_custom, TestApp};
+use crate::harness::{spawn_scoped, TestApp};
 use crate::pki::Ca;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -90,20 +90,12 @@ pub fn start_endpoint(answers: HashMap<String, serde_json::Value>) -> Endpoint {
 
 fn spawn_introspecting(endpoint: &Endpoint, port: u16) -> TestApp {
     let ca = endpoint.ca.pem();
-    spawn_custom(
-        "",
+    spawn_scoped(
+        &format!(
+            "mode = \"introspection\"\nintrospection_url = \"https://localhost:{port}/introspect\"\n\
+             client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nca_file = \"as-ca.pem\""
+        ),
         |dir| std::fs::write(dir.join("as-ca.pem"), &ca).expect("ca"),
-        |config| {
-            config
-                .replace(
-                    "mode = \"static\"\ntoken_file = \"tokens.json\"",
-                    &format!(
-                        "mode = \"introspection\"\nintrospection_url = \"https://localhost:{port}/introspect\"\n\
-                         client_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\nca_file = \"as-ca.pem\""
-                    ),
-                )
-                .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"")
-        },
     )
 }
 

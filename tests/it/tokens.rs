@@ -1,7 +1,7 @@
 //! JWT access tokens with real signatures (keys generated per test run): every way a token can
 //! be wrong gets a 401 or 403 and never data; the right token reads its own patient only.
 
-use crate::harness::{spawn_custom, TestApp};
+use crate::harness::{spawn_scoped, TestApp};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::SystemRandom;
@@ -82,19 +82,9 @@ fn with(mut base: Json, key: &str, value: Json) -> Json {
 }
 
 fn spawn_jwt() -> TestApp {
-    spawn_custom(
-        "",
+    spawn_scoped(
+        &format!("mode = \"jwt\"\njwks_file = \"jwks.json\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\""),
         |dir| std::fs::write(dir.join("jwks.json"), keys().jwks.to_string()).expect("jwks"),
-        |config| {
-            config
-                .replace(
-                    "mode = \"static\"\ntoken_file = \"tokens.json\"",
-                    &format!(
-                        "mode = \"jwt\"\njwks_file = \"jwks.json\"\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\""
-                    ),
-                )
-                .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"")
-        },
     )
 }
 
@@ -184,20 +174,12 @@ fn a_rotated_key_is_picked_up_without_a_restart() {
 fn keys_can_come_from_the_authorization_servers_jwks_url() {
     let endpoint = crate::introspection::start_endpoint([(String::new(), keys().jwks.clone())].into());
     let (ca, port) = (endpoint.ca.pem(), endpoint.port);
-    let app = spawn_custom(
-        "",
+    let app = spawn_scoped(
+        &format!(
+            "mode = \"jwt\"\njwks_url = \"https://localhost:{port}/jwks\"\nca_file = \"as-ca.pem\"\n\
+             issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\""
+        ),
         |dir| std::fs::write(dir.join("as-ca.pem"), &ca).expect("ca"),
-        |config| {
-            config
-                .replace(
-                    "mode = \"static\"\ntoken_file = \"tokens.json\"",
-                    &format!(
-                        "mode = \"jwt\"\njwks_url = \"https://localhost:{port}/jwks\"\nca_file = \"as-ca.pem\"\n\
-                         issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\""
-                    ),
-                )
-                .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"")
-        },
     );
     let token = sign("RS256", "rsa-1", &claims(&app.tokens[0].bsn));
     assert_eq!(app.get("Patient", Some(&token)).status, 200);
