@@ -202,7 +202,6 @@ async fn read_in(
     })
     .await
     .map_err(|_| ApiError::internal())??;
-    req.extensions_mut().insert(AuditResult { patient_key: patient_key.clone(), resources: Vec::new() });
     match found {
         Some((Some(resource), problems)) => {
             log_problems(&service, &problems);
@@ -210,7 +209,10 @@ async fn read_in(
             respond(format, service.fhir_version(), &resource.json)
         }
         // Another patient's resource is indistinguishable from one that does not exist.
-        _ => Err(ApiError::not_found(format!("{resource_type} with this id is not known"))),
+        _ => {
+            req.extensions_mut().insert(AuditResult { patient_key, resources: Vec::new() });
+            Err(ApiError::not_found(format!("{resource_type} with this id is not known")))
+        }
     }
 }
 
