@@ -4,7 +4,7 @@
 mod introspection;
 mod jwks;
 mod jwt;
-mod outbound;
+pub mod outbound;
 mod scope;
 mod static_tokens;
 

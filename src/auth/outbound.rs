@@ -57,6 +57,12 @@ impl HttpsClient {
         response.into_json().map_err(|e| format!("{url}: not JSON: {e}"))
     }
 
+    /// The agent itself, for callers that need plain requests over the same TLS set-up (the
+    /// load benchmark's PGO clients).
+    pub fn agent(&self) -> &ureq::Agent {
+        &self.agent
+    }
+
     pub fn get_json(&self, url: &str) -> Result<Json, String> {
         let response = self.agent.get(url).set("Accept", "application/json").call().map_err(describe)?;
         response.into_json().map_err(|e| format!("{url}: not JSON: {e}"))
