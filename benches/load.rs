@@ -136,12 +136,7 @@ fn postgres_source(url: &str) -> String {
 
 /// Runs sessions of random patients through the connector's own search code (no HTTP) with a
 /// source that records every statement: per session, per request, the statements in order.
-fn record_sessions(
-    dir: &Path,
-    url: &str,
-    tokens: &[demo::DemoToken],
-    requests: &[String],
-) -> Vec<Vec<Vec<Statement>>> {
+fn record_sessions(dir: &Path, url: &str, tokens: &[demo::DemoToken], requests: &[String]) -> Vec<Vec<Vec<Statement>>> {
     let config = support::write_config(dir, &postgres_source(url), false, 0);
     let snapshot = Snapshot::load(&config).unwrap_or_else(|d| panic!("config: {d:?}"));
     let settings = &snapshot.settings.services[0];

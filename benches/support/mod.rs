@@ -50,7 +50,10 @@ pub fn write_report(file: &str, report: &str) {
 /// Creates `database` with the demo data of `options`, unless it already holds exactly that
 /// (a marker table records the options): generating 10,000 patients takes a while.
 pub fn ensure_postgres_database(database: &str, options: &GeneratorOptions) {
-    let marker = format!("{} {} {}", options.patients, options.seed, options.anchor);
+    // The options and a digest of the schema: a changed schema (an index) means a new load.
+    let ddl = demo::schema::ddl(dva_source_api::Dialect::Postgres);
+    let digest = ddl.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let marker = format!("{} {} {} {digest:x}", options.patients, options.seed, options.anchor);
     let url = format!("{PG}/{database}");
     let current = PostgresWriter::connect(&url).ok().and_then(|mut db| {
         let rows = db.query(&statement("SELECT options FROM bench_marker")).ok()?;
@@ -90,11 +93,8 @@ pub fn write_tokens(dir: &Path, tokens: &[demo::DemoToken]) {
 /// tokens, the audit trail in SQLite next to the config (the default), TLS when asked.
 pub fn write_config(dir: &Path, source_toml: &str, tls: bool, port: u16) -> PathBuf {
     let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data");
-    let tls_section = if tls {
-        "[server.tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\n"
-    } else {
-        ""
-    };
+    let tls_section =
+        if tls { "[server.tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\n" } else { "" };
     let config = dir.join("dva-connector.toml");
     std::fs::write(
         &config,
@@ -201,7 +201,8 @@ fn write_certificates(dir: &Path) -> PathBuf {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
     let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["localhost".to_owned()]).expect("params").signed_by(&key, &ca).expect("sign");
+    let cert =
+        CertificateParams::new(vec!["localhost".to_owned()]).expect("params").signed_by(&key, &ca).expect("sign");
     std::fs::write(dir.join("server.pem"), cert.pem()).expect("cert");
     let key_file = dir.join("server.key");
     std::fs::write(&key_file, key.serialize_pem()).expect("key");

@@ -25,6 +25,9 @@ const INDEXES: &[(&str, &str)] = &[
     ("patient", "bsn"),
     ("episode", "pat_id"),
     ("contact", "pat_id"),
+    // The episodes' first and last contact (episodeofcare.yaml): without it, every episode
+    // scans all contacts (found by the load benchmark: 300 ms per statement at 10,000 patients).
+    ("contact", "episode_id"),
     ("journaalregel", "pat_id"),
     ("labuitslag", "pat_id"),
     ("voorschrift", "pat_id"),

@@ -14,6 +14,8 @@ pub use sqlite::{SqliteSource, SqliteWriter};
 
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod prepared;
 
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresSource, PostgresWriter};

@@ -4,6 +4,7 @@
 //! any SELECT. Types without a natural FHIR use (arrays, json, geometric) are refused with the
 //! column name; the mapping can cast them to text.
 
+use crate::prepared::{CachedSql, Session};
 use crate::rows::{collect, DecodeValue, DynamicRow};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
@@ -41,9 +42,9 @@ struct Connector {
 }
 
 impl Connect for Connector {
-    type Connection = PgConnection;
+    type Connection = Session;
 
-    fn connect(&self) -> Result<PgConnection, SourceError> {
+    fn connect(&self) -> Result<Session, SourceError> {
         // libpq's message names host and port, never the password.
         let mut conn = PgConnection::establish(&self.url).map_err(|e| SourceError::Unavailable(first_line(&e)))?;
         // Every transaction on this session is read-only; the server enforces the timeout.
@@ -52,7 +53,7 @@ impl Connect for Connector {
             self.limits.statement_timeout.as_millis()
         ))
         .map_err(|e| SourceError::Unavailable(first_line(&e)))?;
-        Ok(conn)
+        Ok(Session::new(conn))
     }
 }
 
@@ -67,7 +68,9 @@ impl RowSource for PostgresSource {
     }
 
     fn health(&self) -> Result<(), SourceError> {
-        self.pool.with(|conn| conn.batch_execute("SELECT 1").map_err(|e| classify(e, Instant::now(), Duration::MAX)))
+        self.pool.with(|session| {
+            session.conn.batch_execute("SELECT 1").map_err(|e| classify(e, Instant::now(), Duration::MAX))
+        })
     }
 
     fn pool_status(&self) -> Option<PoolStatus> {
@@ -91,18 +94,25 @@ fn with_connect_timeout(url: &str, timeout: Duration) -> String {
     }
 }
 
+/// Runs a statement, prepared when the session still may prepare its shape.
 fn load(
-    conn: &mut PgConnection,
+    session: &mut Session,
     statement: &Statement,
     max_rows: usize,
     timeout: Duration,
 ) -> Result<RowSet, SourceError> {
+    use diesel::connection::DefaultLoadingMode;
     let started = Instant::now();
-    let query = bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds);
-    let iter = query
-        .load_iter::<DynamicRow, diesel::connection::DefaultLoadingMode>(conn)
-        .map_err(|e| classify(e, started, timeout))?;
-    collect(iter, max_rows, |e| classify(e, started, timeout))
+    let error = |e| classify(e, started, timeout);
+    if session.may_prepare(&statement.sql) {
+        let query = CachedSql { sql: &statement.sql, binds: &statement.binds };
+        let iter = query.load_iter::<DynamicRow, DefaultLoadingMode>(&mut session.conn).map_err(error)?;
+        collect(iter, max_rows, error)
+    } else {
+        let query = bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds);
+        let iter = query.load_iter::<DynamicRow, DefaultLoadingMode>(&mut session.conn).map_err(error)?;
+        collect(iter, max_rows, error)
+    }
 }
 
 /// Sorts a diesel error into the connector's kinds. A statement the server cancelled after
@@ -240,29 +250,29 @@ fn uuid_text(bytes: &[u8]) -> Result<String, String> {
 
 /// A read-write connection for creating the demo database. Never used to serve requests.
 pub struct PostgresWriter {
-    conn: PgConnection,
+    session: Session,
 }
 
 impl PostgresWriter {
     pub fn connect(url: &str) -> Result<Self, SourceError> {
         let conn = PgConnection::establish(url).map_err(|e| SourceError::Unavailable(first_line(&e)))?;
-        Ok(Self { conn })
+        Ok(Self { session: Session::new(conn) })
     }
 
     /// Runs several `;`-separated statements, e.g. DDL.
     pub fn execute_batch(&mut self, sql: &str) -> Result<(), SourceError> {
-        self.conn.batch_execute(sql).map_err(|e| classify(e, Instant::now(), Duration::MAX))
+        self.session.conn.batch_execute(sql).map_err(|e| classify(e, Instant::now(), Duration::MAX))
     }
 
     /// Runs a statement and returns its rows (all of them: the caller bounds the query).
     pub fn query(&mut self, statement: &Statement) -> Result<RowSet, SourceError> {
-        load(&mut self.conn, statement, usize::MAX, Duration::MAX)
+        load(&mut self.session, statement, usize::MAX, Duration::MAX)
     }
 
     /// Runs one statement with binds that returns no rows.
     pub fn execute(&mut self, statement: &Statement) -> Result<usize, SourceError> {
         bind_all(diesel::sql_query(&statement.sql).into_boxed(), &statement.binds)
-            .execute(&mut self.conn)
+            .execute(&mut self.session.conn)
             .map_err(|e| classify(e, Instant::now(), Duration::MAX))
     }
 
@@ -270,7 +280,7 @@ impl PostgresWriter {
     pub fn insert(&mut self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<(), SourceError> {
         dva_source_api::insert_batches(table, columns, rows, MAX_BINDS, Dialect::Postgres.into(), |sql, binds| {
             bind_all(diesel::sql_query(sql).into_boxed(), &binds)
-                .execute(&mut self.conn)
+                .execute(&mut self.session.conn)
                 .map(drop)
                 .map_err(|e| SourceError::Statement(first_line(&e)))
         })

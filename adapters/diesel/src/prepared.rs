@@ -1,0 +1,81 @@
+//! Statements PostgreSQL keeps prepared per connection.
+//!
+//! diesel's `sql_query` is never cached: every run parses and plans the mapping's query again,
+//! and PostgreSQL spent 1.6 of 1.8 ms planning a typical page statement (BENCHMARKS.md). A
+//! mapping's statements have few shapes (the SQL text depends on which search parameters are
+//! given, not on their values), so each connection prepares the first [`MAX_PREPARED`] shapes
+//! it sees and runs anything beyond unprepared: a client cannot grow the server's memory by
+//! inventing new shapes (e.g. ever longer `code=a,b,c` lists).
+
+use diesel::pg::{Pg, PgConnection};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Binary, Bool, Date, Double, Nullable, Text, Timestamp, Timestamptz, Untyped};
+use diesel::QueryResult;
+use dva_source_api::Value;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Distinct statement texts one connection keeps prepared.
+pub const MAX_PREPARED: usize = 256;
+
+/// A pooled connection and the statement shapes it has prepared.
+pub struct Session {
+    pub conn: PgConnection,
+    prepared: HashSet<u64>,
+}
+
+impl Session {
+    pub fn new(conn: PgConnection) -> Session {
+        Session { conn, prepared: HashSet::new() }
+    }
+
+    /// Whether `sql` may be (or already is) prepared on this connection.
+    pub fn may_prepare(&mut self, sql: &str) -> bool {
+        let mut hasher = DefaultHasher::new();
+        sql.hash(&mut hasher);
+        let shape = hasher.finish();
+        self.prepared.contains(&shape) || (self.prepared.len() < MAX_PREPARED && self.prepared.insert(shape))
+    }
+}
+
+/// SQL with `$n` placeholders and its binds, which diesel's statement cache may keep: its
+/// cache key is the SQL text and the bind types.
+pub struct CachedSql<'a> {
+    pub sql: &'a str,
+    pub binds: &'a [Value],
+}
+
+static NULL: Option<String> = None;
+
+impl QueryId for CachedSql<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for CachedSql<'_> {
+    type SqlType = Untyped;
+}
+
+impl<Conn> diesel::RunQueryDsl<Conn> for CachedSql<'_> {}
+
+impl QueryFragment<Pg> for CachedSql<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // The placeholders are in the text already; only the values are added. Each value
+        // is bound with its own SQL type, so PostgreSQL compares dates with dates.
+        out.push_sql(self.sql);
+        for value in self.binds {
+            match value {
+                Value::Null => out.push_bind_param_value_only::<Nullable<Text>, _>(&NULL)?,
+                Value::Bool(b) => out.push_bind_param_value_only::<Bool, _>(b)?,
+                Value::Int(i) => out.push_bind_param_value_only::<BigInt, _>(i)?,
+                Value::Float(f) => out.push_bind_param_value_only::<Double, _>(f)?,
+                Value::Bytes(b) => out.push_bind_param_value_only::<Binary, _>(b)?,
+                Value::Date(d) => out.push_bind_param_value_only::<Date, _>(d)?,
+                Value::Timestamp(t) => out.push_bind_param_value_only::<Timestamp, _>(t)?,
+                Value::TimestampTz(t) => out.push_bind_param_value_only::<Timestamptz, _>(t)?,
+                Value::Decimal(s) | Value::Text(s) => out.push_bind_param_value_only::<Text, _>(s)?,
+            }
+        }
+        Ok(())
+    }
+}
