@@ -5,7 +5,8 @@
 
 use super::Snapshot;
 use arc_swap::ArcSwap;
-use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
@@ -43,10 +44,7 @@ pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloade
     let files_tx = tx.clone();
     let mut watcher = new_debouncer(SETTLE, None, move |result: DebounceEventResult| {
         let relevant = result.is_ok_and(|events| {
-            events
-                .iter()
-                .flat_map(|e| e.paths.iter())
-                .any(|p| p.extension().is_some_and(|x| ["yaml", "yml", "toml", "json"].iter().any(|e| x == *e)))
+            events.iter().filter(|e| is_change(&e.kind)).flat_map(|e| e.paths.iter()).any(|p| is_config_file(p))
         });
         if relevant {
             let _ = files_tx.send(ReloadEvent::FilesChanged);
@@ -87,6 +85,20 @@ pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloade
         })
         .map_err(|e| format!("cannot start the reload thread: {e}"))?;
     Ok(Reloader { signal: tx, _watcher: watcher })
+}
+
+/// Whether a file event is a change. Reads are not: a reload reads the token file and every
+/// mapping, and counting those reads would reload again, forever.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+fn is_config_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| ["yaml", "yml", "toml", "json"].iter().any(|e| x == *e))
 }
 
 fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {

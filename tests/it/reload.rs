@@ -97,3 +97,25 @@ fn a_new_listen_address_is_rejected_not_half_applied() {
     assert_eq!(reload(&config, &current), ReloadOutcome::Applied);
     assert_eq!(current.load().settings.default_count, 7);
 }
+
+/// A reload reads the token file and every mapping; those reads must not count as changes
+/// (they did: one reload led to the next, four times a second, for as long as it ran).
+#[test]
+fn a_reload_does_not_trigger_the_next() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, port) = crate::harness::process_config(dir.path());
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut server = crate::harness::start_serve(&config, port, |c| {
+        c.env("RUST_LOG", "info").stderr(log);
+    });
+    let hup = std::process::Command::new("kill").args(["-HUP", &server.id().to_string()]).status().expect("kill");
+    assert!(hup.success());
+    // Long enough for several rounds of the debounce (200 ms) and a reload each.
+    std::thread::sleep(Duration::from_secs(2));
+    server.kill().expect("stop server");
+    server.wait().expect("server exit");
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    let reloads = logs.matches("reload applied").count();
+    assert_eq!(reloads, 1, "one SIGHUP, {reloads} reloads:\n{logs}");
+}
