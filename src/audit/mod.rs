@@ -7,6 +7,7 @@
 //! chain stays one line.
 
 mod chain;
+mod group_commit;
 mod store;
 
 pub use chain::Verification;

@@ -2,6 +2,7 @@
 //! PostgreSQL database when daemons on several hosts share one trail.
 
 use super::chain::{self, hex, Verification};
+use super::group_commit::GroupCommit;
 use super::{AuditEvent, StoredEvent};
 use crate::auth::Bsn;
 use crate::config::AuditStore;
@@ -34,6 +35,8 @@ pub struct AuditTrail {
     place: String,
     db: Mutex<Db>,
     key: hmac::Key,
+    /// Records waiting for the next transaction: (patient reference, event).
+    pending: GroupCommit<(String, AuditEvent)>,
 }
 
 /// The store's connection: SQLite for one host, PostgreSQL for daemons on several hosts.
@@ -126,7 +129,8 @@ impl AuditTrail {
             AuditStore::Postgres(url) => Db::Postgres(PostgresWriter::connect(&url.0).map_err(fail)?),
         };
         let key = db.locked(migrate).map_err(fail)?;
-        Ok(AuditTrail { place, db: Mutex::new(db), key: hmac::Key::new(hmac::HMAC_SHA256, &key) })
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &key);
+        Ok(AuditTrail { place, db: Mutex::new(db), key, pending: GroupCommit::default() })
     }
 
     /// Where the trail is, for messages.
@@ -135,39 +139,49 @@ impl AuditTrail {
     }
 
     /// Appends one record to the chain, durably. An error means the access must not proceed.
+    /// Records of concurrent requests share a transaction (one fsync for all of them).
     pub fn append(&self, bsn: Option<&Bsn>, event: &AuditEvent) -> Result<(), SourceError> {
         let patient = bsn.map(|b| self.patient_ref(b)).unwrap_or_default();
+        self.pending
+            .submit((patient, event.clone()), |batch| self.write(batch).map_err(|e| e.to_string()))
+            .map_err(SourceError::Unavailable)
+    }
+
+    /// Writes records in order, chained to the last one stored, in one transaction.
+    fn write(&self, batch: Vec<(String, AuditEvent)>) -> Result<(), SourceError> {
         let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
         db.locked(|w| {
             let meta = read_meta(w)?;
-            let last_seq: i64 = meta.get("last_seq").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let last_hash = meta.get("last_hash").cloned().unwrap_or_default();
-            let seq = last_seq + 1;
-            let hash = chain::hash(&last_hash, seq, &patient, event);
-            let e = event.clone();
-            let row: Vec<Value> = vec![
-                Value::Int(seq),
-                patient.clone().into(),
-                e.at.into(),
-                e.action.into(),
-                e.service.into(),
-                e.interaction.into(),
-                e.resources.into(),
-                e.patient_key.into(),
-                e.client.into(),
-                e.peer.into(),
-                e.outcome.into(),
-                Value::Int(i64::from(e.status)),
-                e.reason.into(),
-                e.request_id.into(),
-                e.correlation_id.into(),
-                last_hash.into(),
-                hash.clone().into(),
-            ];
+            let mut seq: i64 = meta.get("last_seq").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let mut last_hash = meta.get("last_hash").cloned().unwrap_or_default();
+            let mut rows = Vec::with_capacity(batch.len());
+            for (patient, e) in batch {
+                seq += 1;
+                let hash = chain::hash(&last_hash, seq, &patient, &e);
+                rows.push(vec![
+                    Value::Int(seq),
+                    patient.into(),
+                    e.at.into(),
+                    e.action.into(),
+                    e.service.into(),
+                    e.interaction.into(),
+                    e.resources.into(),
+                    e.patient_key.into(),
+                    e.client.into(),
+                    e.peer.into(),
+                    e.outcome.into(),
+                    Value::Int(i64::from(e.status)),
+                    e.reason.into(),
+                    e.request_id.into(),
+                    e.correlation_id.into(),
+                    std::mem::replace(&mut last_hash, hash.clone()).into(),
+                    hash.into(),
+                ]);
+            }
             let columns: Vec<&str> = COLUMNS.split(", ").map(str::trim).collect();
-            w.insert("audit_event", &columns, &[row])?;
+            w.insert("audit_event", &columns, &rows)?;
             set_meta(w, "last_seq", &seq.to_string())?;
-            set_meta(w, "last_hash", &hash)
+            set_meta(w, "last_hash", &last_hash)
         })
     }
 

@@ -32,7 +32,11 @@ fn service(state: &AppState, name: &ServiceName) -> Result<(Arc<Snapshot>, Arc<D
 /// tables; JSON that the definitions do not know is a mapping error (500, logged).
 fn respond(format: Format, version: FhirVersion, body: &Json) -> Result<HttpResponse, ApiError> {
     match format {
-        Format::Json => Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(body.to_string())),
+        // Straight into bytes: `to_string` goes through the formatter, a write call per token.
+        Format::Json => {
+            let bytes = serde_json::to_vec(body).map_err(|_| ApiError::internal())?;
+            Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, JSON_MIME)).body(bytes))
+        }
         Format::Xml => match fhir::to_xml(version, body) {
             Ok(xml) => Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, XML_MIME)).body(xml)),
             Err(e) => {

@@ -18,6 +18,10 @@ use actix_web::{dev::Server, middleware, web, App, HttpServer};
 use arc_swap::ArcSwap;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Open connections per worker; beyond it, new connections wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 2048;
 
 /// Shared by all workers: the live snapshot.
 #[derive(Clone)]
@@ -59,6 +63,14 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> 
         }
     })
     .workers(workers)
+    // Connections are bounded: one that has not sent a whole request head within 5 s gets a
+    // 408 and is closed (slowloris), an idle keep-alive connection is closed after 5 s, and each
+    // worker holds at most MAX_CONNECTIONS (more wait in the listen backlog). The systemd unit's
+    // LimitNOFILE leaves room for them all.
+    .client_request_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(5))
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .max_connections(MAX_CONNECTIONS)
     // On SIGTERM: stop accepting, give in-flight requests this long to finish.
     .shutdown_timeout(30);
     let server = match tls {

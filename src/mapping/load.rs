@@ -75,6 +75,20 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
     }
 }
 
+/// Compiles one mapping file's text against a service.yaml text, with the problems `load_set`
+/// would report, without touching the disk (the loader's fuzz target).
+pub fn check_texts(service_yaml: &str, mapping_yaml: &str) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let service_path = Path::new(SERVICE_FILE);
+    let service = parse_yaml(service_path, service_yaml, &mut diags)
+        .and_then(|doc| compile_service(service_path, &doc, &mut diags));
+    let file = Path::new("mapping.yaml");
+    if let (Some(service), Some(doc)) = (service, parse_yaml(file, mapping_yaml, &mut diags)) {
+        compile_mapping(file, &doc, &service, &mut diags);
+    }
+    diags
+}
+
 fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -83,7 +97,11 @@ fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
             return None;
         }
     };
-    match yaml::parse(&text) {
+    parse_yaml(path, &text, diags)
+}
+
+fn parse_yaml(path: &Path, text: &str, diags: &mut Diagnostics) -> Option<Node> {
+    match yaml::parse(text) {
         Ok(node) if node.as_map().is_some() => Some(node),
         Ok(node) => {
             diags.error(path, node.pos, "expected a mapping of keys at the top of the file");

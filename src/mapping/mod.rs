@@ -14,7 +14,7 @@ pub mod template;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use load::{load_set, load_set_with_progress};
+pub use load::{check_texts, load_set, load_set_with_progress};
 pub use search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
 pub use sql::SqlText;
 pub use template::{ArrayItem, ColumnRef, Filter, Piece, ScopeColumns, Template};

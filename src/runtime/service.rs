@@ -17,6 +17,23 @@ pub struct TypeSearch {
     pub includes: BTreeSet<String>,
 }
 
+impl TypeSearch {
+    /// What each mapped resource type can be searched by: the union over its mappings.
+    pub fn per_type(mappings: &MappingSet) -> BTreeMap<String, TypeSearch> {
+        let mut types: BTreeMap<String, TypeSearch> = BTreeMap::new();
+        for m in &mappings.mappings {
+            let t = types
+                .entry(m.resource_type.clone())
+                .or_insert_with(|| TypeSearch { params: BTreeMap::new(), includes: BTreeSet::new() });
+            for (name, def) in &m.search {
+                t.params.entry(name.clone()).or_insert_with(|| def.clone());
+            }
+            t.includes.extend(m.includes.keys().cloned());
+        }
+        types
+    }
+}
+
 pub struct DataService {
     pub name: String,
     pub base_path: String,
@@ -56,16 +73,7 @@ impl DataService {
         source: Arc<dyn RowSource>,
         global: &Settings,
     ) -> Self {
-        let mut types: BTreeMap<String, TypeSearch> = BTreeMap::new();
-        for m in &mappings.mappings {
-            let t = types
-                .entry(m.resource_type.clone())
-                .or_insert_with(|| TypeSearch { params: BTreeMap::new(), includes: BTreeSet::new() });
-            for (name, def) in &m.search {
-                t.params.entry(name.clone()).or_insert_with(|| def.clone());
-            }
-            t.includes.extend(m.includes.keys().cloned());
-        }
+        let types = TypeSearch::per_type(&mappings);
         Self {
             name: settings.name.clone(),
             base_path: settings.base_path.clone(),
