@@ -200,8 +200,8 @@ impl DataService {
     }
 
     /// `$lastn`: every match of the search, keeping per code (the set of `code.coding`) the
-    /// `max` most recent by `effective[x]`. Reads all pages, so it is bounded by the source's
-    /// row cap like any statement.
+    /// `max` most recent by `effective[x]`. Reads every page, but holds only the kept ones and
+    /// one page at a time: memory is bounded by codes x `max`, not by the patient's history.
     pub fn lastn(
         &self,
         patient: &Value,
@@ -213,30 +213,29 @@ impl DataService {
         request.count = self.max_count;
         // Includes follow the kept matches only, once, at the end.
         let includes = std::mem::take(&mut request.includes);
-        let mut matches = Vec::new();
+        let mut groups: Vec<(String, Vec<BundleEntry>)> = Vec::new();
         let mut problems = Vec::new();
         loop {
             let page = self.search(patient, resource_type, &request)?;
             problems.extend(page.problems);
-            matches.extend(page.entries.into_iter().filter(|e| e.mode == SearchMode::Match));
+            for entry in page.entries.into_iter().filter(|e| e.mode == SearchMode::Match) {
+                let key = code_key(&entry.resource.json);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(entry),
+                    None => groups.push((key, vec![entry])),
+                }
+            }
+            for (_, list) in &mut groups {
+                // Newest first; a stable sort keeps the earlier of two at the same instant.
+                list.sort_by_key(|e| std::cmp::Reverse(effective_instant(&e.resource.json)));
+                list.truncate(max);
+            }
             match page.next {
                 Some(cursor) => request.cursor = cursor,
                 None => break,
             }
         }
-        let mut groups: Vec<(String, Vec<BundleEntry>)> = Vec::new();
-        for entry in matches {
-            let key = code_key(&entry.resource.json);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, list)) => list.push(entry),
-                None => groups.push((key, vec![entry])),
-            }
-        }
-        let mut entries = Vec::new();
-        for (_, mut list) in groups {
-            list.sort_by_key(|e| std::cmp::Reverse(effective_instant(&e.resource.json)));
-            entries.extend(list.into_iter().take(max));
-        }
+        let mut entries: Vec<BundleEntry> = groups.into_iter().flat_map(|(_, list)| list).collect();
         let total = Some(entries.len());
         if !includes.is_empty() {
             let included = self.includes(patient, &entries, &includes, &mut problems)?;
