@@ -93,14 +93,15 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Copies the patient's first lab result until the patient has `rows` of them (dates one hour
-/// apart going back); returns how many the patient has.
+/// Copies the patient's first lab result until the patient has `rows` (not deleted) of them,
+/// dates one hour apart going back; returns how many the patient has.
 fn give_lab_rows(url: &str, bsn: &str, rows: u32) -> usize {
     let mut db = PostgresWriter::connect(url).expect("connect");
     let sql = format!(
         "WITH p AS (SELECT pat_id FROM patient WHERE bsn = '{bsn}'),
-              first AS (SELECT * FROM labuitslag WHERE pat_id = (SELECT pat_id FROM p) ORDER BY uitslag_id LIMIT 1),
-              have AS (SELECT COUNT(*) AS n FROM labuitslag WHERE pat_id = (SELECT pat_id FROM p))
+              first AS (SELECT * FROM labuitslag WHERE pat_id = (SELECT pat_id FROM p) AND verwijderd = 'N'
+                        ORDER BY uitslag_id LIMIT 1),
+              have AS (SELECT COUNT(*) AS n FROM labuitslag WHERE pat_id = (SELECT pat_id FROM p) AND verwijderd = 'N')
          INSERT INTO labuitslag (uitslag_id, pat_id, contact_id, episode_id, med_id, nhg_code, uitslag, afname, status, verwijderd)
          SELECT (SELECT MAX(uitslag_id) FROM labuitslag) + g, f.pat_id, f.contact_id, f.episode_id, f.med_id, f.nhg_code,
                 f.uitslag, f.afname - g * INTERVAL '1 hour', f.status, f.verwijderd
