@@ -27,7 +27,7 @@ fn explain_prints_the_statements_and_binds_without_running_them() {
     let request = format!("GET /fhir/stu3/gp-data/Observation?code={LAB_SYSTEM}|{hostile}&date=ge2025-01-01");
     let (ok, out, err) = run(&["explain", &request]);
     assert!(ok, "{err}");
-    assert!(out.contains("SELECT pat_id FROM patient WHERE bsn = ?"), "{out}");
+    assert!(out.contains("SELECT pat_id FROM patient WHERE bsn = CAST(? AS CHAR(9))"), "{out}");
     assert!(out.contains("observation-lab.yaml"), "{out}");
     assert!(out.contains("q.nhg_code = ?") && out.contains("q.afname >= ?"), "{out}");
     assert!(out.contains("observation-journal.yaml: skipped"), "the journal cannot match an NHG code:\n{out}");

@@ -21,20 +21,31 @@ pub const MAX_PREPARED: usize = 256;
 /// A pooled connection and the statement shapes it has prepared.
 pub struct Session {
     pub conn: PgConnection,
-    prepared: HashSet<u64>,
+    shapes: Shapes,
 }
 
 impl Session {
     pub fn new(conn: PgConnection) -> Session {
-        Session { conn, prepared: HashSet::new() }
+        Session { conn, shapes: Shapes::default() }
     }
 
     /// Whether `sql` may be (or already is) prepared on this connection.
     pub fn may_prepare(&mut self, sql: &str) -> bool {
+        self.shapes.admit(sql)
+    }
+}
+
+/// The statement texts admitted for preparing, by hash (a collision only costs a statement
+/// that runs unprepared or prepared, never a wrong answer: diesel's cache is keyed by text).
+#[derive(Default)]
+struct Shapes(HashSet<u64>);
+
+impl Shapes {
+    fn admit(&mut self, sql: &str) -> bool {
         let mut hasher = DefaultHasher::new();
         sql.hash(&mut hasher);
         let shape = hasher.finish();
-        self.prepared.contains(&shape) || (self.prepared.len() < MAX_PREPARED && self.prepared.insert(shape))
+        self.0.contains(&shape) || (self.0.len() < MAX_PREPARED && self.0.insert(shape))
     }
 }
 
@@ -77,5 +88,20 @@ impl QueryFragment<Pg> for CachedSql<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_prepared_shapes_and_known_ones_stay() {
+        let mut shapes = Shapes::default();
+        for i in 0..MAX_PREPARED {
+            assert!(shapes.admit(&format!("SELECT {i}")));
+        }
+        assert!(!shapes.admit("SELECT 'one too many'"));
+        assert!(shapes.admit("SELECT 0"), "a prepared shape is still used");
     }
 }
