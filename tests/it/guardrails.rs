@@ -149,3 +149,21 @@ fn postgresql_keeps_statements_prepared_per_connection() {
         .expect("pg_prepared_statements");
     assert_eq!(prepared.rows[0][0], Value::Int(1), "prepared once, then reused");
 }
+
+/// A table under a prepared statement gains a column (an EHR upgrade): the next query is
+/// answered, with the new column, on a fresh connection; no error reaches the client.
+#[test]
+fn a_schema_change_under_a_prepared_statement_is_survived() {
+    let url = format!("{POSTGRES_SERVER}/test");
+    let mut admin = dva_source_diesel::PostgresWriter::connect(&url).expect("PostgreSQL");
+    admin.execute_batch("DROP TABLE IF EXISTS it_schema_change; CREATE TABLE it_schema_change (a BIGINT); INSERT INTO it_schema_change VALUES (1)").expect("table");
+    let source = PostgresSource::open(&url, SourceLimits { pool_size: 1, ..SourceLimits::default() });
+    let all = Statement { sql: "SELECT * FROM it_schema_change".into(), binds: vec![] };
+    for _ in 0..2 {
+        assert_eq!(source.query(&all).expect("before").columns.len(), 1);
+    }
+    admin.execute_batch("ALTER TABLE it_schema_change ADD COLUMN b BIGINT").expect("alter");
+    let after = source.query(&all).expect("after the change");
+    assert_eq!(after.columns.len(), 2, "the new column is there");
+    admin.execute_batch("DROP TABLE it_schema_change").expect("drop");
+}

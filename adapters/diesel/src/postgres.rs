@@ -18,6 +18,9 @@ use dva_source_api::pool::{Connect, Pool};
 use dva_source_api::{Dialect, PoolStatus, RowSet, RowSource, SourceError, SourceLimits, SqlStyle, Statement, Value};
 use std::time::{Duration, Instant};
 
+/// PostgreSQL's answer to a prepared statement whose tables changed their columns.
+const STALE_PLAN: &str = "cached plan must not change result type";
+
 /// PostgreSQL's limit on binds per statement.
 const MAX_BINDS: usize = 65_535;
 
@@ -124,6 +127,12 @@ fn classify(e: diesel::result::Error, started: Instant, timeout: Duration) -> So
             SourceError::Unavailable(info.message().to_owned())
         }
         Error::DatabaseError(..) if started.elapsed() >= timeout => SourceError::Timeout(timeout),
+        // A table under a prepared statement changed (an EHR upgrade): this connection's
+        // statement is stale. As "unavailable", the pool drops the connection and runs the
+        // statement once more on a new one, which prepares it afresh.
+        Error::DatabaseError(_, info) if info.message().contains(STALE_PLAN) => {
+            SourceError::Unavailable("a prepared statement was outdated by a schema change".into())
+        }
         Error::DeserializationError(e) => SourceError::Decode { column: String::new(), message: e.to_string() },
         other => SourceError::Statement(first_line(&other)),
     }
