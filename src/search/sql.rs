@@ -99,13 +99,8 @@ impl Builder {
     /// `ORDER BY` for `order`. Databases disagree on where NULLs go, so NULLs go last
     /// explicitly, the same everywhere.
     fn order_by(&mut self, order: &[OrderBy]) {
-        let items: Vec<String> = order
-            .iter()
-            .map(|o| {
-                let c = &o.column;
-                format!("CASE WHEN q.{c} IS NULL THEN 1 ELSE 0 END, q.{c}{}", if o.descending { " DESC" } else { "" })
-            })
-            .collect();
+        let items: Vec<String> =
+            order.iter().map(|o| self.style.order_item(&format!("q.{}", o.column), o.descending)).collect();
         if !items.is_empty() {
             self.sql.push_str(" ORDER BY ");
             self.sql.push_str(&items.join(", "));
