@@ -349,9 +349,8 @@ pub fn drive(
 ) -> ServerRun {
     let done = AtomicU64::new(0);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut rss_max = 0;
-    let mut cpu = (Duration::ZERO, Duration::ZERO);
-    let load = std::thread::scope(|scope| {
+    let (load, rss_max, cpu_used) = std::thread::scope(|scope| {
+        // Memory and CPU over the measured window only (after the warm-up).
         let sampler = scope.spawn(|| {
             std::thread::sleep(WARM_UP);
             let cpu_start = server.cpu();
@@ -368,15 +367,13 @@ pub fn drive(
             |_| server.client(),
             |agent, rng, load| pgo_session(server, agent, rng, tokens, requests, load, &done),
         );
-        cpu.1 = server.cpu();
+        let cpu_end = server.cpu();
         stop.store(true, Ordering::Relaxed);
         let (max, cpu_start) = sampler.join().expect("sampler");
-        rss_max = max;
-        cpu.0 = cpu_start;
-        load
+        (load, max, cpu_end.saturating_sub(cpu_start))
     });
     let requests_done = (load.requests.len() as u32).max(1);
-    ServerRun { rss_max_kib: rss_max, cpu_per_request: cpu.1.saturating_sub(cpu.0) / requests_done, load }
+    ServerRun { rss_max_kib: rss_max, cpu_per_request: cpu_used / requests_done, load }
 }
 
 fn pgo_session(
