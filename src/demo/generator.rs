@@ -1,9 +1,10 @@
 //! A deterministic generator of demo-his data: the same options give the same database.
 
 use super::schema;
+use super::tables::{at, blank_null, opt, yes_no, Rng, Tables};
 use super::writer::DemoWriter;
 use chrono::{Duration, NaiveDate};
-use dva_source_api::{SourceError, Value};
+use dva_source_api::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorOptions {
@@ -28,32 +29,6 @@ pub struct Summary {
 pub struct DemoToken {
     pub token: String,
     pub bsn: String,
-}
-
-/// splitmix64: tiny, fast and good enough for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.next() as usize % items.len()]
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
 }
 
 const FAMILY: &[(&str, &str)] = &[
@@ -241,192 +216,13 @@ pub fn bsn(i: u32) -> String {
     }
 }
 
-/// Legacy systems differ; this one stores missing text as NULL.
-fn blank_null(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        s.into()
-    }
-}
-
-fn yes_no(deleted: bool) -> Value {
-    Value::from(if deleted { "J" } else { "N" })
-}
-
-fn opt(v: Option<Value>) -> Value {
-    v.unwrap_or(Value::Null)
-}
-
-/// Rows waiting to be inserted into one table.
-struct Buffer {
-    table: &'static str,
-    columns: &'static [&'static str],
-    rows: Vec<Vec<Value>>,
-    written: usize,
-}
-
-/// A row buffer per table, flushed in batches.
-struct Tables {
-    buffers: Vec<Buffer>,
-}
-
-impl Tables {
-    fn add(&mut self, table: &'static str, row: Vec<Value>) {
-        if let Some(b) = self.buffers.iter_mut().find(|b| b.table == table) {
-            b.rows.push(row);
-        }
-    }
-
-    fn flush(&mut self, writer: &mut dyn DemoWriter) -> Result<(), SourceError> {
-        for b in &mut self.buffers {
-            writer.insert(b.table, b.columns, &b.rows)?;
-            b.written += b.rows.len();
-            b.rows.clear();
-        }
-        Ok(())
-    }
-}
-
-macro_rules! columns {
-    ($($c:literal),*) => { &[$($c),*] };
-}
-
 /// Creates the schema and fills it. The caller gives an empty database.
 pub fn generate(writer: &mut dyn DemoWriter, opts: &GeneratorOptions) -> anyhow::Result<Summary> {
     if !(MIN_PATIENTS..=MAX_PATIENTS).contains(&opts.patients) {
         anyhow::bail!("--patients must be between {MIN_PATIENTS} and {MAX_PATIENTS}, not {}", opts.patients);
     }
     writer.execute_batch(&schema::ddl(writer.dialect()))?;
-    let buffer = |table, columns| Buffer { table, columns, rows: Vec::new(), written: 0 };
-    let mut t = Tables {
-        buffers: vec![
-            buffer(
-                "praktijk",
-                columns!(
-                    "praktijk_id",
-                    "naam",
-                    "agb_code",
-                    "ura_nummer",
-                    "telefoon",
-                    "straat",
-                    "huisnummer",
-                    "postcode",
-                    "plaats"
-                ),
-            ),
-            buffer(
-                "medewerker",
-                columns!(
-                    "med_id",
-                    "praktijk_id",
-                    "agb_code",
-                    "voorletters",
-                    "voorvoegsels",
-                    "achternaam",
-                    "functie",
-                    "geslacht",
-                    "verwijderd"
-                ),
-            ),
-            buffer("bepaling", columns!("nhg_code", "omschrijving", "eenheid", "loinc", "ondergrens", "bovengrens")),
-            buffer("middel", columns!("hpk_code", "prk_code", "naam", "vorm")),
-            buffer(
-                "patient",
-                columns!(
-                    "pat_id",
-                    "bsn",
-                    "achternaam",
-                    "voorvoegsels",
-                    "voornamen",
-                    "voorletters",
-                    "geslacht",
-                    "geboortedatum",
-                    "straat",
-                    "huisnummer",
-                    "postcode",
-                    "woonplaats",
-                    "telefoon",
-                    "email",
-                    "huisarts_id",
-                    "ingeschreven_op",
-                    "verwijderd"
-                ),
-            ),
-            buffer(
-                "episode",
-                columns!("episode_id", "pat_id", "icpc", "titel", "begindatum", "einddatum", "status", "verwijderd"),
-            ),
-            buffer(
-                "contact",
-                columns!(
-                    "contact_id",
-                    "pat_id",
-                    "episode_id",
-                    "med_id",
-                    "soort",
-                    "datum_tijd",
-                    "duur_min",
-                    "verwijderd"
-                ),
-            ),
-            buffer(
-                "journaalregel",
-                columns!("regel_id", "contact_id", "pat_id", "episode_id", "soep", "tekst", "verwijderd"),
-            ),
-            buffer(
-                "labuitslag",
-                columns!(
-                    "uitslag_id",
-                    "pat_id",
-                    "contact_id",
-                    "episode_id",
-                    "med_id",
-                    "nhg_code",
-                    "uitslag",
-                    "afname",
-                    "status",
-                    "verwijderd"
-                ),
-            ),
-            buffer(
-                "voorschrift",
-                columns!(
-                    "voorschrift_id",
-                    "pat_id",
-                    "contact_id",
-                    "episode_id",
-                    "med_id",
-                    "hpk_code",
-                    "dosering",
-                    "frequentie",
-                    "aantal",
-                    "startdatum",
-                    "einddatum",
-                    "voorschrijfdatum",
-                    "status",
-                    "verwijderd"
-                ),
-            ),
-            buffer(
-                "allergie",
-                columns!(
-                    "allergie_id",
-                    "pat_id",
-                    "thesaurus_code",
-                    "omschrijving",
-                    "categorie",
-                    "status",
-                    "ernst",
-                    "vastgelegd_op",
-                    "opmerking",
-                    "med_id",
-                    "verwijderd"
-                ),
-            ),
-            buffer("allergie_reactie", columns!("reactie_id", "allergie_id", "snomed_code", "omschrijving")),
-        ],
-    };
+    let mut t = Tables::new();
     reference_data(&mut t);
     writer.in_transaction(&mut |w| {
         let mut ids = Ids::default();
@@ -439,7 +235,7 @@ pub fn generate(writer: &mut dyn DemoWriter, opts: &GeneratorOptions) -> anyhow:
         t.flush(w)
     })?;
     writer.execute_batch(&schema::analyze(writer.dialect()))?;
-    Ok(Summary { rows: t.buffers.iter().map(|b| (b.table, b.written)).collect() })
+    Ok(Summary { rows: t.written() })
 }
 
 const DOCTORS: &[i64] = &[11, 12, 13, 14];
@@ -507,6 +303,22 @@ fn reference_data(t: &mut Tables) {
     }
 }
 
+/// What the other parts of a generated record know of its patient.
+pub(crate) struct PatientContext<'a> {
+    /// 0-based patient number; `Rng::for_patient(seed, salt, index)` gives a stream.
+    pub index: u32,
+    pub pat_id: i64,
+    /// Given name and family name, as a display.
+    pub name: &'a str,
+    /// The patient's GP (`medewerker.med_id`).
+    pub gp: i64,
+    pub seed: u64,
+    /// "Today" for the data.
+    pub anchor: NaiveDate,
+    /// The patient's contacts that are not deleted: `contact_id` and day.
+    pub contacts: &'a [(i64, NaiveDate)],
+}
+
 #[derive(Default)]
 struct Ids {
     episode: i64,
@@ -516,10 +328,6 @@ struct Ids {
     voorschrift: i64,
     allergie: i64,
     reactie: i64,
-}
-
-fn at(day: NaiveDate, minutes: i64) -> Value {
-    Value::Timestamp(day.and_hms_opt(0, 0, 0).unwrap_or_default() + Duration::minutes(minutes))
 }
 
 fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
@@ -745,6 +553,21 @@ fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
             );
         }
     }
+
+    // The hospital-summary (BgZ) and document parts of the record, each from its own random
+    // stream so that adding to one never changes the others.
+    let name = format!("{given} {}", if prefix.is_empty() { family.to_string() } else { format!("{prefix} {family}") });
+    let context = PatientContext {
+        index: i,
+        pat_id,
+        name: &name,
+        gp,
+        seed: opts.seed,
+        anchor: opts.anchor,
+        contacts: &contacts.iter().map(|c| (c.0, c.3)).collect::<Vec<_>>(),
+    };
+    super::bgz::patient(t, &context);
+    super::documents::patient(t, &context);
 }
 
 type ContactRef = (Option<i64>, Option<i64>, i64, NaiveDate, i64);

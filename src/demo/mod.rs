@@ -1,9 +1,12 @@
 //! The demo EHR "demo-his": a synthetic legacy GP system (SQLite by default; PostgreSQL or any
 //! ODBC database on request), and the `demo` command's set-up. Nothing here is used when serving a real database.
 
+mod bgz;
+mod documents;
 pub mod generator;
 pub mod schema;
 mod setup;
+mod tables;
 mod writer;
 
 pub use generator::{demo_tokens, generate, DemoToken, GeneratorOptions, Summary};

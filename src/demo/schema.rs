@@ -3,8 +3,12 @@
 
 use dva_source_api::Dialect;
 
-/// Tables in creation order, with their columns as declared.
-const TABLES: &[(&str, &str)] = &[
+/// A table and its columns as declared (`name TYPE, ...`).
+pub type TableDecl = (&'static str, &'static str);
+
+/// The GP system's own tables, in creation order. BgZ and document tables live beside the
+/// parts of the generator that fill them (`bgz.rs`, `documents.rs`).
+const TABLES: &[TableDecl] = &[
     ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60)"),
     ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), voorletters VARCHAR(10), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2) NOT NULL, geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
@@ -21,7 +25,7 @@ const TABLES: &[(&str, &str)] = &[
 
 /// Indexes on every column the mappings filter or join on: one patient's query must stay a
 /// few index lookups in a 100,000-patient database.
-const INDEXES: &[(&str, &str)] = &[
+const INDEXES: &[TableDecl] = &[
     ("patient", "bsn"),
     ("episode", "pat_id"),
     ("contact", "pat_id"),
@@ -44,27 +48,57 @@ const PATIENT_ORDER_INDEXES: &[(&str, &str)] = &[
     ("contact", "pat_id, datum_tijd DESC NULLS LAST, contact_id"),
 ];
 
+/// Every table, in creation order.
+pub fn tables() -> impl Iterator<Item = TableDecl> {
+    TABLES.iter().chain(super::bgz::TABLES).chain(super::documents::TABLES).copied()
+}
+
+fn indexes() -> impl Iterator<Item = TableDecl> {
+    INDEXES.iter().chain(super::bgz::INDEXES).chain(super::documents::INDEXES).copied()
+}
+
+/// The column names of a declaration: the first word of each top-level comma-separated part.
+pub fn column_names(declaration: &'static str) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in declaration.char_indices().chain([(declaration.len(), ',')]) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if let Some(name) = declaration[start..i].split_whitespace().next() {
+                    names.push(name);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
 /// Statements that refresh the planner's statistics after loading.
 pub fn analyze(dialect: Dialect) -> String {
     match dialect {
-        Dialect::Mysql => format!("ANALYZE TABLE {};", TABLES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")),
+        Dialect::Mysql => format!("ANALYZE TABLE {};", tables().map(|(t, _)| t).collect::<Vec<_>>().join(", ")),
         _ => "ANALYZE;".into(),
     }
 }
 
 /// Statements that remove the demo tables, for loading again.
 pub fn drop_tables() -> String {
-    TABLES.iter().rev().map(|(t, _)| format!("DROP TABLE IF EXISTS {t};\n")).collect()
+    let names: Vec<_> = tables().map(|(t, _)| t).collect();
+    names.iter().rev().map(|t| format!("DROP TABLE IF EXISTS {t};\n")).collect()
 }
 
 pub fn table_names() -> impl Iterator<Item = &'static str> {
-    TABLES.iter().map(|(t, _)| *t)
+    tables().map(|(t, _)| t)
 }
 
 /// CREATE TABLE and CREATE INDEX statements for `dialect`.
 pub fn ddl(dialect: Dialect) -> String {
     let mut out = String::new();
-    for (table, columns) in TABLES {
+    for (table, columns) in tables() {
         let (columns, options) = match dialect {
             // BIGINT keeps 64-bit keys, as legacy systems often have.
             Dialect::Postgres => (columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"), ""),
@@ -77,7 +111,7 @@ pub fn ddl(dialect: Dialect) -> String {
         };
         out.push_str(&format!("CREATE TABLE {table} ({columns}){options};\n"));
     }
-    for (table, column) in INDEXES {
+    for (table, column) in indexes() {
         out.push_str(&format!("CREATE INDEX ix_{table}_{column} ON {table} ({column});\n"));
     }
     if dialect == Dialect::Postgres {
@@ -86,4 +120,14 @@ pub fn ddl(dialect: Dialect) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_skip_type_arguments() {
+        assert_eq!(column_names("a INTEGER PRIMARY KEY, b DECIMAL(10,2), c VARCHAR(5) NOT NULL"), ["a", "b", "c"]);
+    }
 }
