@@ -83,9 +83,14 @@ enum Command {
         /// Seed of the deterministic generator.
         #[arg(long, default_value_t = 2017)]
         seed: u64,
-        /// The mapping set to serve.
-        #[arg(long, default_value = "mappings/demo-his/gp-data")]
+        /// The mapping set to serve, or a folder of them (each served at
+        /// `/fhir/<version>/<folder name>`).
+        #[arg(long, default_value = "mappings/demo-his")]
         mappings: PathBuf,
+        /// Instead of synthetic patients, load the Nictiz qualification patients from this
+        /// nictiz-testscripts folder (its fixtures and Configuration/QualificationTokens.json).
+        #[arg(long, value_name = "DIR", conflicts_with = "patients")]
+        qualification: Option<PathBuf>,
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -196,9 +201,14 @@ pub fn run() -> ExitCode {
                 }
             }
         }
-        Command::Demo { dir, patients, seed, mappings, listen, no_serve } => {
-            let options = crate::demo::GeneratorOptions { patients, seed, anchor: chrono::Local::now().date_naive() };
-            match crate::demo::prepare(&dir, &options, &mappings, listen) {
+        Command::Demo { dir, patients, seed, mappings, listen, no_serve, qualification } => {
+            let anchor = chrono::Local::now().date_naive();
+            let options = crate::demo::GeneratorOptions { patients, seed, anchor };
+            let data = match &qualification {
+                Some(scripts) => crate::demo::DemoData::Qualification { scripts, anchor },
+                None => crate::demo::DemoData::Generated(&options),
+            };
+            match crate::demo::prepare(&dir, data, &mappings, listen) {
                 Ok(prepared) => {
                     if no_serve {
                         println!(

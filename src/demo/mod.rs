@@ -4,11 +4,12 @@
 mod bgz;
 mod documents;
 pub mod generator;
+pub mod qualification;
 pub mod schema;
 mod setup;
 mod tables;
 mod writer;
 
 pub use generator::{demo_tokens, generate, DemoToken, GeneratorOptions, Summary};
-pub use setup::{create_database, fill_database, prepare, DemoTarget, Prepared};
+pub use setup::{create_database, create_qualification_database, fill_database, prepare, DemoData, DemoTarget, Prepared};
 pub use writer::DemoWriter;

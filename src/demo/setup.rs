@@ -1,6 +1,7 @@
 //! `dva-connector demo`: a ready-to-serve folder with the demo database, tokens and config.
 
 use super::generator::{demo_tokens, generate, GeneratorOptions, Summary};
+use super::qualification;
 use super::schema;
 use super::writer::DemoWriter;
 use anyhow::Context;
@@ -22,49 +23,103 @@ pub struct Prepared {
     pub instructions: String,
 }
 
-/// Creates the database (when missing) and rewrites the token file and config.
-pub fn prepare(
-    dir: &Path,
-    options: &GeneratorOptions,
-    mappings: &Path,
-    listen: SocketAddr,
-) -> anyhow::Result<Prepared> {
-    let mappings = std::path::absolute(mappings).with_context(|| format!("mapping folder {}", mappings.display()))?;
-    if !mappings.join("service.yaml").is_file() {
-        anyhow::bail!(
-            "mapping set {} not found; run the demo from the project folder or pass --mappings <folder with service.yaml>",
-            mappings.display()
-        );
-    }
+/// Where the demo's data comes from.
+pub enum DemoData<'a> {
+    /// Synthetic patients from the generator.
+    Generated(&'a GeneratorOptions),
+    /// The Nictiz qualification patients, read from a nictiz-testscripts folder; "today" for
+    /// their relative dates.
+    Qualification { scripts: &'a Path, anchor: chrono::NaiveDate },
+}
+
+/// Creates the database (when missing) and rewrites the token file and config. `mappings` is
+/// one mapping set (a folder with service.yaml) or a folder of them, each served at
+/// `/fhir/<version>/<folder name>`.
+pub fn prepare(dir: &Path, data: DemoData<'_>, mappings: &Path, listen: SocketAddr) -> anyhow::Result<Prepared> {
+    let services = mapping_sets(mappings)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let database = dir.join(DATABASE_FILE);
-    if database.exists() {
+    let exists = database.exists();
+    if exists {
         check_existing(&database)?;
-    } else {
-        create_database(&database, options)?;
     }
-    let tokens = demo_tokens(options);
+    let (tokens, what) = match data {
+        DemoData::Generated(options) => {
+            if !exists {
+                create_database(&database, options)?;
+            }
+            let tokens = demo_tokens(options).into_iter().map(|t| (t.token, t.bsn)).collect::<Vec<_>>();
+            (tokens, format!("{} patients", options.patients))
+        }
+        DemoData::Qualification { scripts, anchor } => {
+            if !exists {
+                create_qualification_database(&database, scripts, anchor)?;
+            }
+            let tokens =
+                qualification::tokens(scripts)?.into_iter().filter_map(|t| Some((t.token, t.bsn?))).collect::<Vec<_>>();
+            (tokens, "the Nictiz qualification patients".to_string())
+        }
+    };
     let token_json: Vec<serde_json::Value> = tokens
         .iter()
-        .map(|t| serde_json::json!({"accessToken": format!("Bearer {}", t.token), "bsn": t.bsn}))
+        .map(|(token, bsn)| serde_json::json!({"accessToken": format!("Bearer {token}"), "bsn": bsn}))
         .collect();
     std::fs::write(dir.join(TOKEN_FILE), serde_json::to_string_pretty(&token_json)?)
         .context("cannot write the token file")?;
     let config = dir.join(CONFIG_FILE);
-    std::fs::write(&config, config_text(listen, &mappings)).context("cannot write the config")?;
+    std::fs::write(&config, config_text(listen, &services)).context("cannot write the config")?;
 
-    let first = tokens.first().map(|t| t.token.as_str()).unwrap_or("<token>");
-    let base = format!("http://{listen}/fhir/stu3/gp-data");
+    let first = tokens.first().map(|t| t.0.as_str()).unwrap_or("<token>");
+    let bases: Vec<String> = services.iter().map(|s| format!("http://{listen}{}", s.base_path)).collect();
+    let base = bases.first().cloned().unwrap_or_default();
     let instructions = format!(
-        "demo-his: {} patients in {}\n\
-         tokens (one per patient): {}\n\n\
-         try:\n  curl -s {base}/metadata\n  curl -s -H 'Authorization: Bearer {first}' {base}/Patient\n  \
-         curl -s -H 'Authorization: Bearer {first}' '{base}/Observation?code=https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen|'\n",
-        options.patients,
+        "demo-his: {what} in {}\n\
+         tokens (one per patient): {}\n\
+         FHIR bases: {}\n\n\
+         try:\n  curl -s {base}/metadata\n  curl -s -H 'Authorization: Bearer {first}' {base}/Patient\n",
         database.display(),
         dir.join(TOKEN_FILE).display(),
+        bases.join(" "),
     );
     Ok(Prepared { config, instructions })
+}
+
+/// A mapping set the demo serves.
+struct ServiceDir {
+    name: String,
+    base_path: String,
+    folder: PathBuf,
+}
+
+/// `mappings` itself when it holds a service.yaml, else its subfolders that do (sorted).
+fn mapping_sets(mappings: &Path) -> anyhow::Result<Vec<ServiceDir>> {
+    let mappings = std::path::absolute(mappings).with_context(|| format!("mapping folder {}", mappings.display()))?;
+    let folders: Vec<PathBuf> = if mappings.join("service.yaml").is_file() {
+        vec![mappings.clone()]
+    } else {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&mappings)
+            .map(|entries| {
+                entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.join("service.yaml").is_file()).collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    };
+    if folders.is_empty() {
+        anyhow::bail!(
+            "no mapping set in {}; run the demo from the project folder or pass --mappings <folder with service.yaml, or a folder of them>",
+            mappings.display()
+        );
+    }
+    folders
+        .into_iter()
+        .map(|folder| {
+            let name = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fhir".into());
+            let service = std::fs::read_to_string(folder.join("service.yaml")).unwrap_or_default();
+            let version = if service.lines().any(|l| l.trim() == "fhir: r4") { "r4" } else { "stu3" };
+            Ok(ServiceDir { base_path: format!("/fhir/{version}/{name}"), name, folder })
+        })
+        .collect()
 }
 
 /// An existing file is reused only if it is a demo-his database.
@@ -78,11 +133,20 @@ fn check_existing(database: &Path) -> anyhow::Result<()> {
 
 /// Generates into a temporary file and renames it: an interrupted run leaves no half database.
 pub fn create_database(database: &Path, options: &GeneratorOptions) -> anyhow::Result<()> {
+    create_with(database, |w| generate(w, options).map(drop))
+}
+
+/// A database with only the Nictiz qualification patients (see `qualification`).
+pub fn create_qualification_database(database: &Path, scripts: &Path, anchor: chrono::NaiveDate) -> anyhow::Result<()> {
+    create_with(database, |w| qualification::load(w, scripts, anchor).map(drop))
+}
+
+fn create_with(database: &Path, fill: impl FnOnce(&mut dyn DemoWriter) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let partial = database.with_extension("sqlite.partial");
     let _ = std::fs::remove_file(&partial);
     {
         let mut writer = SqliteWriter::create(&partial).context("cannot create the demo database")?;
-        generate(&mut writer, options).context("cannot generate the demo data")?;
+        fill(&mut writer).context("cannot fill the demo database")?;
     }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
@@ -113,8 +177,8 @@ pub fn fill_database(target: &DemoTarget, options: &GeneratorOptions, replace: b
     generate(writer.as_mut(), options).context("cannot generate the demo data")
 }
 
-fn config_text(listen: SocketAddr, mappings: &Path) -> String {
-    format!(
+fn config_text(listen: SocketAddr, services: &[ServiceDir]) -> String {
+    let mut text = format!(
         r#"# dva-connector demo config, written by `dva-connector demo`. See README.md for every key.
 [server]
 listen = "{listen}"
@@ -133,13 +197,15 @@ token_file = "{TOKEN_FILE}"
 [sources.demo-his]
 kind = "sqlite"
 path = "{DATABASE_FILE}"
-
-[[services]]
-name = "gp-data"
-base_path = "/fhir/stu3/gp-data"
-mappings = "{}"
-source = "demo-his"
-"#,
-        mappings.display()
-    )
+"#
+    );
+    for s in services {
+        text.push_str(&format!(
+            "\n[[services]]\nname = \"{}\"\nbase_path = \"{}\"\nmappings = \"{}\"\nsource = \"demo-his\"\n",
+            s.name,
+            s.base_path,
+            s.folder.display()
+        ));
+    }
+    text
 }

@@ -1,0 +1,277 @@
+//! The Nictiz qualification patients in demo-his: reads the fixtures of the public
+//! qualification scripts (a nictiz-testscripts folder, at run time; nothing is copied into
+//! this project) and writes them as legacy rows, so that the connector, through the same
+//! mapping files as for generated data, answers the scripts' requests with what they assert.
+//!
+//! Each data service has its own module turning its fixtures into rows; patients,
+//! practitioners and organizations of every service are loaded here first.
+
+mod bgz;
+pub mod fixture;
+mod gp;
+mod pdfa;
+
+use super::generator::Summary;
+use super::schema;
+use super::tables::{blank_null, opt, yes_no, Tables};
+use super::writer::DemoWriter;
+use anyhow::Context;
+use chrono::NaiveDate;
+use dva_source_api::Value;
+use fixture::Fixture;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Fixture folders per data service, below the nictiz-testscripts folder.
+const GP_DIRS: &[&str] = &[
+    "src/GenPractData-2-0/Cert/_reference/resources-generic",
+    "src/GenPractData-2-0/Cert/_reference/resources-query-send",
+];
+const BGZ_DIRS: &[&str] = &["src/BgZ-3-0/Cert/_reference/resources"];
+const PDFA_DIRS: &[&str] = &["src/PDFA-3-0/Cert/_reference/resources"];
+pub const TOKEN_FILE: &str = "Configuration/QualificationTokens.json";
+
+/// The fixtures of one data service.
+pub struct Fixtures {
+    pub all: Vec<Fixture>,
+}
+
+impl Fixtures {
+    fn read(scripts: &Path, dirs: &[&str], anchor: NaiveDate) -> anyhow::Result<Self> {
+        let dirs: Vec<_> = dirs.iter().map(|d| scripts.join(d)).collect();
+        let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+        Ok(Fixtures { all: fixture::read_dirs(&dirs, anchor)? })
+    }
+
+    pub fn of_type<'a>(&'a self, resource_type: &'a str) -> impl Iterator<Item = &'a Fixture> + 'a {
+        self.all.iter().filter(move |f| f.resource_type == resource_type)
+    }
+
+    /// The fixture a reference (`Type/id`) points to.
+    pub fn get(&self, reference: &str) -> Option<&Fixture> {
+        self.all.iter().find(|f| f.literal_reference() == reference)
+    }
+}
+
+/// Legacy keys given to fixtures, by `Type/id`.
+#[derive(Default)]
+pub struct Keys(HashMap<String, i64>);
+
+impl Keys {
+    pub fn insert(&mut self, fixture: &Fixture, key: i64) {
+        self.0.insert(fixture.literal_reference(), key);
+    }
+
+    /// The key of the referenced fixture, if it was loaded.
+    pub fn get(&self, reference: Option<&str>) -> Option<i64> {
+        reference.and_then(|r| self.0.get(r).copied())
+    }
+
+    /// The key as a column value: NULL when the reference is absent or not loaded.
+    pub fn value(&self, reference: Option<&str>) -> Value {
+        opt(self.get(reference).map(Value::Int))
+    }
+}
+
+/// A test token of QualificationTokens.json.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct QualificationToken {
+    /// Without the `Bearer ` prefix.
+    #[serde(rename = "accessToken", deserialize_with = "without_bearer")]
+    pub token: String,
+    /// Some test tokens have none: they stand for no patient here.
+    #[serde(default)]
+    pub bsn: Option<String>,
+    #[serde(rename = "resourceId")]
+    pub resource_id: String,
+}
+
+fn without_bearer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    Ok(s.strip_prefix("Bearer ").unwrap_or(&s).to_owned())
+}
+
+/// The qualification tokens that stand for a patient (have a valid BSN), in file order.
+pub fn tokens(scripts: &Path) -> anyhow::Result<Vec<QualificationToken>> {
+    let path = scripts.join(TOKEN_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let all: Vec<QualificationToken> =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a list of test tokens", path.display()))?;
+    // A few entries carry a number that fails the BSN eleven test (no patient can have it), and
+    // a few tokens are empty or appear twice (for scripts of other services): the first counts.
+    let mut seen = std::collections::HashSet::new();
+    Ok(all
+        .into_iter()
+        .filter(|t| t.bsn.as_deref().and_then(crate::auth::Bsn::parse).is_some())
+        .filter(|t| !t.token.trim().is_empty() && seen.insert(t.token.clone()))
+        .collect())
+}
+
+/// Creates the schema and writes the qualification patients of GP data, BgZ and PDF/A into it.
+/// `anchor` is "today" for the fixtures' relative dates.
+pub fn load(writer: &mut dyn DemoWriter, scripts: &Path, anchor: NaiveDate) -> anyhow::Result<Summary> {
+    let bsn_by_patient: HashMap<String, String> =
+        tokens(scripts)?.into_iter().filter_map(|t| Some((format!("Patient/{}", t.resource_id), t.bsn?))).collect();
+    writer.execute_batch(&schema::ddl(writer.dialect()))?;
+    let mut t = Tables::new();
+    let mut keys = Keys::default();
+    for dirs in [GP_DIRS, BGZ_DIRS, PDFA_DIRS] {
+        let fixtures = Fixtures::read(scripts, dirs, anchor)?;
+        people(&mut t, &fixtures, &mut keys, &bsn_by_patient);
+        if dirs == GP_DIRS {
+            gp::load(&mut t, &fixtures, &mut keys)?;
+        } else if dirs == BGZ_DIRS {
+            bgz::load(&mut t, &fixtures, &mut keys)?;
+        } else {
+            pdfa::load(&mut t, &fixtures, &mut keys)?;
+        }
+    }
+    writer.in_transaction(&mut |w| t.flush(w))?;
+    writer.execute_batch(&schema::analyze(writer.dialect()))?;
+    Ok(Summary { rows: t.written() })
+}
+
+/// Organizations, practitioners and patients of one service, into praktijk, medewerker and
+/// patient.
+fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: &HashMap<String, String>) {
+    for org in fixtures.of_type("Organization") {
+        let key = t.next_id("praktijk");
+        keys.insert(org, key);
+        let address = org.first("address");
+        t.add(
+            "praktijk",
+            vec![
+                Value::Int(key),
+                org.get("name").unwrap_or("Zorgaanbieder").into(),
+                opt(identifier(org, "http://fhir.nl/fhir/NamingSystem/agb-z").map(Value::from)),
+                opt(identifier(org, "http://fhir.nl/fhir/NamingSystem/ura").map(Value::from)),
+                opt(telecom(org, "phone").map(Value::from)),
+                opt(address.and_then(street).map(Value::from)),
+                opt(address.and_then(house_number).map(Value::from)),
+                opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
+                opt(address.and_then(|a| a.get("city")).map(Value::from)),
+            ],
+        );
+    }
+    let roles: Vec<&Fixture> = fixtures.of_type("PractitionerRole").collect();
+    for practitioner in fixtures.of_type("Practitioner") {
+        let key = t.next_id("medewerker");
+        keys.insert(practitioner, key);
+        let role =
+            roles.iter().find(|r| r.reference("practitioner") == Some(practitioner.literal_reference().as_str()));
+        let practice = keys.get(role.and_then(|r| r.reference("organization"))).unwrap_or(1);
+        let name = practitioner.first("name");
+        t.add(
+            "medewerker",
+            vec![
+                Value::Int(key),
+                Value::Int(practice),
+                opt(identifier(practitioner, "http://fhir.nl/fhir/NamingSystem/agb-z").map(Value::from)),
+                opt(name.and_then(initials).map(Value::from)),
+                opt(name.and_then(prefix).map(Value::from)),
+                name.and_then(|n| n.get("family")).unwrap_or("Onbekend").into(),
+                // The role's specialty is not kept in the legacy table: every practitioner
+                // here is a doctor.
+                "HA".into(),
+                gender(practitioner).into(),
+                yes_no(false),
+            ],
+        );
+    }
+    for patient in fixtures.of_type("Patient") {
+        let key = t.next_id("patient");
+        keys.insert(patient, key);
+        let name = patient.first("name");
+        let address = patient.first("address");
+        let gp = patient.each("generalPractitioner").into_iter().find_map(|g| keys.get(g.get("reference")));
+        t.add(
+            "patient",
+            vec![
+                Value::Int(key),
+                opt(bsn_by_patient.get(&patient.literal_reference()).map(|b| Value::from(b.as_str()))),
+                name.and_then(|n| n.get("family")).unwrap_or("Onbekend").into(),
+                opt(name.and_then(prefix).map(Value::from)),
+                opt(name.and_then(given_names).map(Value::from)),
+                opt(name.and_then(initials).map(Value::from)),
+                gender(patient).into(),
+                opt(patient.date("birthDate").map(Value::Date)),
+                opt(address.and_then(street).map(Value::from)),
+                opt(address.and_then(house_number).map(Value::from)),
+                opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
+                opt(address.and_then(|a| a.get("city")).map(Value::from)),
+                opt(telecom(patient, "phone").map(Value::from)),
+                opt(telecom(patient, "email").map(Value::from)),
+                opt(gp.map(Value::Int)),
+                Value::Null,
+                yes_no(false),
+            ],
+        );
+    }
+}
+
+fn identifier<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
+    f.each("identifier").into_iter().find(|i| i.get("system") == Some(system)).and_then(|i| i.get("value"))
+}
+
+fn telecom<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
+    f.each("telecom").into_iter().find(|t| t.get("system") == Some(system)).and_then(|t| t.get("value"))
+}
+
+const QUALIFIER: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier";
+
+/// Given names with qualifier IN (initials), joined.
+fn initials(name: &fixture::Element) -> Option<String> {
+    let parts: Vec<&str> = name
+        .each("given")
+        .into_iter()
+        .filter(|g| g.ext(QUALIFIER).and_then(|q| q.get("valueCode")) == Some("IN"))
+        .filter_map(|g| g.value.as_deref())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// Given names that are not initials.
+fn given_names(name: &fixture::Element) -> Option<String> {
+    let parts: Vec<&str> = name
+        .each("given")
+        .into_iter()
+        .filter(|g| g.ext(QUALIFIER).and_then(|q| q.get("valueCode")) != Some("IN"))
+        .filter_map(|g| g.value.as_deref())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+fn prefix(name: &fixture::Element) -> Option<&str> {
+    name.first("family")
+        .and_then(|f| f.ext("http://hl7.org/fhir/StructureDefinition/humanname-own-prefix"))
+        .and_then(|e| e.get("valueString"))
+}
+
+fn street(address: &fixture::Element) -> Option<&str> {
+    address
+        .first("line")
+        .and_then(|l| l.ext("http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-streetName"))
+        .and_then(|e| e.get("valueString"))
+        .or_else(|| address.get("line"))
+}
+
+fn house_number(address: &fixture::Element) -> Option<&str> {
+    address
+        .first("line")
+        .and_then(|l| l.ext("http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-houseNumber"))
+        .and_then(|e| e.get("valueString"))
+}
+
+/// The legacy sex code: M, V (vrouw) or O.
+fn gender(f: &Fixture) -> &'static str {
+    match f.get("gender") {
+        Some("male") => "M",
+        Some("female") => "V",
+        _ => "O",
+    }
+}
+
+/// Text, or NULL when absent or empty.
+pub fn text(v: Option<&str>) -> Value {
+    blank_null(v.unwrap_or_default())
+}
