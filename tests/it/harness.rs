@@ -138,7 +138,7 @@ fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     serve_config(dir, &config, mappings, reloading)
 }
 
-fn serve_config(dir: tempfile::TempDir, config: &Path, mappings: PathBuf, reloading: bool) -> TestApp {
+pub fn serve_config(dir: tempfile::TempDir, config: &Path, mappings: PathBuf, reloading: bool) -> TestApp {
     let db = demo_db();
     let snapshot = Snapshot::load(config).unwrap_or_else(|d| panic!("config does not load: {d:#?}"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");

@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod audit;
 mod backends;
+mod conformance;
 mod faults;
 mod golden;
 mod guardrails;
