@@ -100,11 +100,17 @@ pub fn ddl(dialect: Dialect) -> String {
     let mut out = String::new();
     for (table, columns) in tables() {
         let (columns, options) = match dialect {
-            // BIGINT keeps 64-bit keys, as legacy systems often have.
-            Dialect::Postgres => (columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY"), ""),
+            // BIGINT keeps 64-bit keys, as legacy systems often have. PostgreSQL has no BLOB.
+            Dialect::Postgres => {
+                (columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY").replace(" BLOB", " BYTEA"), "")
+            }
             // MySQL's TIMESTAMP is converted to the session's time zone; DATETIME is local time.
             Dialect::Mysql => (
-                columns.replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY").replace("TIMESTAMP", "DATETIME"),
+                // MySQL's BLOB holds at most 64 KB; scanned documents are larger.
+                columns
+                    .replace("INTEGER PRIMARY KEY", "BIGINT PRIMARY KEY")
+                    .replace("TIMESTAMP", "DATETIME")
+                    .replace(" BLOB", " LONGBLOB"),
                 " DEFAULT CHARSET=utf8mb4",
             ),
             _ => (columns.to_string(), ""),

@@ -36,6 +36,11 @@ pub fn apply(value: &Value, filters: &[Filter], cx: &EvalContext<'_>) -> Result<
             Filter::Integer => Some(integer(&v)?),
             Filter::String => v.to_text().map(Value::Text),
             Filter::Boolean => Some(Value::Bool(boolean(&v)?)),
+            Filter::Base64 => Some(Value::Text(match &v {
+                Value::Bytes(b) => base64(b),
+                Value::Text(s) => base64(s.as_bytes()),
+                other => return Err(format!("a {} value is not binary content or text", other.kind())),
+            })),
         };
     }
     Ok(current.map(Converted::Value))
@@ -182,6 +187,19 @@ mod tests {
         assert_eq!(decimal(&Value::Text("5,40".into())), Ok(Value::Decimal("5.40".into())));
         assert!(decimal(&Value::Text("<5".into())).is_err());
         assert_eq!(to_json(Value::Decimal("5.40".into())).map(|j| j.to_string()), Some("5.40".into()));
+    }
+
+    #[test]
+    fn base64_filter_takes_bytes_and_text() {
+        let cx = EvalContext { time_zone: chrono_tz::Europe::Amsterdam, code_tables: &[] };
+        let run = |v: Value| match apply(&v, &[Filter::Base64], &cx) {
+            Ok(Some(Converted::Value(Value::Text(t)))) => Ok(t),
+            Ok(_) => Err("no text".to_owned()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(run(Value::Bytes(b"%PDF-".to_vec())), Ok("JVBERi0=".to_owned()));
+        assert_eq!(run(Value::Text("foo".into())), Ok("Zm9v".to_owned()));
+        assert!(run(Value::Int(1)).is_err());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Request handlers: metadata, search, read, and the fallbacks.
 
 use super::audit::AuditResult;
-use super::extract::Format;
-use super::extract::{negotiate, Authenticated};
+use super::extract::{
+    accepts, negotiate, negotiate_binary, not_acceptable_content, Authenticated, BinaryFormat, Format,
+};
 use super::links::{base_url, search_link};
 use super::medmij::RequestIds;
 use super::{ApiError, AppState};
@@ -15,6 +16,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use base64::Engine;
 use serde_json::Value as Json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,9 +172,15 @@ pub async fn read(
     path: web::Path<(String, String)>,
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let format = negotiate(&req)?;
     let (resource_type, id) = path.into_inner();
-    read_in(req, state, name, resource_type, id, principal, format).await.map_err(|e| e.in_format(format))
+    let wanted =
+        if resource_type == "Binary" { negotiate_binary(&req)? } else { BinaryFormat::Resource(negotiate(&req)?) };
+    // Errors are OperationOutcomes, also for a read that asked for a PDF.
+    let error_format = match wanted {
+        BinaryFormat::Resource(format) => format,
+        BinaryFormat::Raw(_) => negotiate(&req).unwrap_or_default(),
+    };
+    read_in(req, state, name, resource_type, id, principal, wanted).await.map_err(|e| e.in_format(error_format))
 }
 
 async fn read_in(
@@ -182,10 +190,17 @@ async fn read_in(
     resource_type: String,
     id: String,
     principal: crate::auth::Principal,
-    format: Format,
+    wanted: BinaryFormat,
 ) -> Result<HttpResponse, ApiError> {
     let (_, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
+    // Not an id at all (e.g. `DocumentReference/$`) is bad syntax, not an unknown resource.
+    if !is_fhir_id(&id) {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is not a FHIR id (letters, digits, `-` and `.`, at most 64)",
+            id.chars().take(40).filter(|c| !c.is_control()).collect::<String>()
+        )));
+    }
     if let Some((key, _)) =
         crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k != "_format")
     {
@@ -209,8 +224,17 @@ async fn read_in(
     match found {
         Some((Some(resource), problems)) => {
             log_problems(&service, &problems);
-            req.extensions_mut().insert(AuditResult::of_resource(patient_key, &resource.json));
-            respond(format, service.fhir_version(), &resource.json)
+            let response = match &wanted {
+                BinaryFormat::Resource(format) => respond(*format, service.fhir_version(), &resource.json),
+                BinaryFormat::Raw(accept) => raw_content(&resource.json, accept.as_deref()),
+            };
+            let served = if response.is_ok() {
+                AuditResult::of_resource(patient_key, &resource.json)
+            } else {
+                AuditResult { patient_key, resources: Vec::new() }
+            };
+            req.extensions_mut().insert(served);
+            response
         }
         // Another patient's resource is indistinguishable from one that does not exist.
         _ => {
@@ -218,6 +242,36 @@ async fn read_in(
             Err(ApiError::not_found(format!("{resource_type} with this id is not known")))
         }
     }
+}
+
+/// FHIR's id syntax.
+fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// A Binary as its content, with its `contentType`. The content comes back out of the
+/// resource's base64, so the bytes served are those the mapping (and its problems) produced.
+fn raw_content(binary: &Json, accept: Option<&str>) -> Result<HttpResponse, ApiError> {
+    let (Some(content_type), Some(content)) = (binary["contentType"].as_str(), binary["content"].as_str()) else {
+        tracing::error!("a Binary without contentType or content cannot be served as itself; check its mapping");
+        return Err(ApiError::internal());
+    };
+    if !accepts(accept, content_type) {
+        return Err(not_acceptable_content(accept.unwrap_or_default(), content_type));
+    }
+    let Ok(value) = header::HeaderValue::from_str(content_type) else {
+        tracing::error!("a Binary's contentType is not a valid media type; check its mapping");
+        return Err(ApiError::internal());
+    };
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(content) else {
+        tracing::error!("a Binary's content is not base64; check its mapping");
+        return Err(ApiError::internal());
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, value))
+        // Content from the database is never to be sniffed into something executable.
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(bytes))
 }
 
 fn supported_type<'a>(

@@ -20,6 +20,8 @@ pub enum Filter {
     Integer,
     String,
     Boolean,
+    /// FHIR `base64Binary`: binary columns as they are, text as its UTF-8 bytes.
+    Base64,
 }
 
 /// A reference to a column of the current row (or an enclosing row in `$each`).
@@ -319,11 +321,12 @@ fn parse_reference(
             ("integer", None) => Filter::Integer,
             ("string", None) => Filter::String,
             ("boolean", None) => Filter::Boolean,
+            ("base64", None) => Filter::Base64,
             _ => {
                 diags.error(
                     env.file,
                     pos,
-                    format!("unknown filter `{}` (known: map: <table>, datetime, date, instant, decimal, integer, string, boolean)", shorten(spec)),
+                    format!("unknown filter `{}` (known: map: <table>, datetime, date, instant, decimal, integer, string, boolean, base64)", shorten(spec)),
                 );
                 return None;
             }
