@@ -59,6 +59,7 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
     }
     mappings.sort_by(|a, b| (&a.resource_type, &a.file).cmp(&(&b.resource_type, &b.file)));
     check_id_prefixes(&mappings, &mut diags);
+    super::lint::check_references(&mappings, &mut diags);
 
     match service {
         Some(s) if !diags.has_errors() => (
@@ -276,6 +277,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
     let includes =
         doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
 
+    let mut references = Vec::new();
     let template = match doc.get("template") {
         Some(node) if node.as_map().is_some() => {
             for reserved in ["resourceType", "id"] {
@@ -285,6 +287,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
                 }
             }
             super::lint::check(path, node, "", diags);
+            super::lint::references(node, &mut references);
             if let Some(rt) = &resource_type {
                 super::elements::check(path, service.fhir, rt, node, diags);
             }
@@ -315,6 +318,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
         includes,
         scope,
         template,
+        references,
     })
 }
 

@@ -101,6 +101,8 @@ pub struct CompiledMapping {
     pub includes: BTreeMap<String, Vec<String>>,
     pub scope: Scope,
     pub template: Template,
+    /// The literal references of the template, checked against the set at load.
+    pub references: Vec<lint::TemplateReference>,
 }
 
 /// The resource id: a literal prefix and suffix around one column. Being invertible is what

@@ -129,3 +129,34 @@ fn demo_prepares_a_valid_setup() {
     assert!(!too_few.status.success());
     assert!(String::from_utf8_lossy(&too_few.stderr).contains("between 10 and 100000"));
 }
+
+/// `validate` warns about what would break the MedMij response rules of shared/medmij.md §4.4:
+/// references the set cannot resolve, CodeableConcepts without text, incomplete Identifiers.
+#[test]
+fn validate_warns_about_unresolvable_references_and_incomplete_codes() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    std::fs::write(
+        mappings.join("flag.yaml"),
+        "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id, p FROM t WHERE p = :patient\nid: \"flag-{id}\"\n\
+         template:\n  status: active\n  identifier:\n    - value: \"{id}\"\n  code:\n    coding:\n      - { system: \"http://snomed.info/sct\", code: \"1\" }\n  \
+         subject: { reference: \"Patient/{p}\", display: x }\n  author: { reference: \"Organization/unit-{id}\", display: x }\n  \
+         encounter: { reference: \"Encounter/visit-{id}\", display: x }\n",
+    )
+    .expect("write");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &mappings);
+    let (code, out) = validate(&config);
+    assert_eq!(code, 0, "warnings only: {out}");
+    let file = mappings.join("flag.yaml").display().to_string();
+    for expected in [
+        format!("{file}:8:7: warning: `identifier`: every Identifier needs a `system` (or `type`) and a `value`"),
+        format!("{file}:10:5: warning: `code`: a CodeableConcept needs a coding `display`, a `text` or an extension"),
+        format!("{file}:13:24: warning: references `Organization/unit-...`, but no Organization mapping has ids like that (prefixes: `practice-`) (MedMij rule"),
+        format!("{file}:14:27: warning: references `Encounter/visit-...`, but no Encounter mapping has ids like that"),
+    ] {
+        assert!(out.contains(&expected), "missing `{expected}` in:\n{out}");
+    }
+    assert!(!out.contains("references `Patient/"), "Patient/{{p}} resolves: {out}");
+}
