@@ -329,9 +329,14 @@ impl DataService {
                 continue;
             };
             for include in includes {
+                // `Type:param:Target` follows only references to Target.
+                let target_type = include.splitn(3, ':').nth(2);
                 for path in mapping.includes.get(include).into_iter().flatten() {
                     for reference in references_at(&entry.resource.json, path) {
                         if let Some((t, id)) = reference.split_once('/') {
+                            if target_type.is_some_and(|target| target != t) {
+                                continue;
+                            }
                             if have.insert((t.to_owned(), id.to_owned())) {
                                 targets.push((t.to_owned(), id.to_owned()));
                             }
