@@ -39,51 +39,82 @@ const KINDS: &[(&str, &str, &str)] = &[
 const AUTHORS: &[i64] = &[11, 12, 13, 14, 15];
 
 /// Adds 0 to 4 documents of one generated patient: some within the last year, some older than
-/// two years, some soft-deleted, a few no longer current (superseded or entered in error).
+/// two years, a few no longer current (superseded or entered in error), a few soft-deleted.
+/// Besides, every fourth patient has a letter filed under the wrong patient and deleted, and
+/// every fourth (another) a letter replaced by a corrected version: even a small demo
+/// database has both.
 pub(super) fn patient(t: &mut Tables, p: &PatientContext<'_>) {
     let mut rng = Rng::for_patient(p.seed, SALT, p.index);
     for _ in 0..rng.range(0, 4) {
-        let id = t.next_id("document");
-        let (code, title, sentence) = *rng.pick(KINDS);
+        let kind = *rng.pick(KINDS);
         let days_ago = match rng.range(0, 2) {
             0 => rng.range(1, 365),
             1 => rng.range(366, 730),
             _ => rng.range(731, 6 * 365),
         };
-        let created = p.anchor - Duration::days(days_ago);
-        let minutes = rng.range(8 * 60, 17 * 60);
-        let author = if rng.chance(60) { p.gp } else { *rng.pick(AUTHORS) };
         let status = match rng.range(0, 99) {
             0..=84 => "A",
             85..=94 => "V",
             _ => "F",
         };
-        let when = created.and_time(NaiveTime::MIN) + Duration::minutes(minutes);
-        let lines = [
-            format!("Patient: {}", p.name),
-            format!("Datum: {}", when.format("%d-%m-%Y %H:%M")),
-            sentence.to_owned(),
-            "Synthetisch document uit demo-his; het beschrijft geen echte persoon.".to_owned(),
-        ];
-        let pdf = pdf(title, &lines, when, rng.next());
-        t.add(
-            "document",
-            vec![
-                Value::Int(id),
-                Value::Int(p.pat_id),
-                code.into(),
-                title.into(),
-                Value::Timestamp(when),
-                Value::Int(author),
-                status.into(),
-                format!("{}-{id}.pdf", code.to_lowercase()).into(),
-                "application/pdf".into(),
-                Value::Int(pdf.len() as i64),
-                Value::Bytes(pdf),
-                yes_no(rng.chance(8)),
-            ],
-        );
+        let deleted = rng.chance(8);
+        add(t, p, &mut rng, kind, days_ago, status, deleted);
     }
+    match p.index % 4 {
+        1 => {
+            let kind = *rng.pick(KINDS);
+            let days_ago = rng.range(1, 1000);
+            add(t, p, &mut rng, kind, days_ago, "A", true);
+        }
+        2 => {
+            let kind = *rng.pick(KINDS);
+            let days_ago = rng.range(10, 1000);
+            add(t, p, &mut rng, kind, days_ago, "V", false);
+            let corrected = days_ago - rng.range(1, 9);
+            add(t, p, &mut rng, kind, corrected, "A", false);
+        }
+        _ => {}
+    }
+}
+
+/// One document with its PDF, created `days_ago` days before the anchor, in office hours.
+fn add(
+    t: &mut Tables,
+    p: &PatientContext<'_>,
+    rng: &mut Rng,
+    (code, title, sentence): (&str, &str, &str),
+    days_ago: i64,
+    status: &str,
+    deleted: bool,
+) {
+    let id = t.next_id("document");
+    let created = p.anchor - Duration::days(days_ago);
+    let when = created.and_time(NaiveTime::MIN) + Duration::minutes(rng.range(8 * 60, 17 * 60));
+    let author = if rng.chance(60) { p.gp } else { *rng.pick(AUTHORS) };
+    let lines = [
+        format!("Patient: {}", p.name),
+        format!("Datum: {}", when.format("%d-%m-%Y %H:%M")),
+        sentence.to_owned(),
+        "Synthetisch document uit demo-his; het beschrijft geen echte persoon.".to_owned(),
+    ];
+    let pdf = pdf(title, &lines, when, rng.next());
+    t.add(
+        "document",
+        vec![
+            Value::Int(id),
+            Value::Int(p.pat_id),
+            code.into(),
+            title.into(),
+            Value::Timestamp(when),
+            Value::Int(author),
+            status.into(),
+            format!("{}-{id}.pdf", code.to_lowercase()).into(),
+            "application/pdf".into(),
+            Value::Int(pdf.len() as i64),
+            Value::Bytes(pdf),
+            yes_no(deleted),
+        ],
+    );
 }
 
 /// A one-page PDF 1.4 with `title` and `lines` in Helvetica, the Info dictionary and an XMP
