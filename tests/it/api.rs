@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 /// Every type the demo GP-data mapping set serves.
 pub const MAPPED_TYPES: &[&str] = &[
     "AllergyIntolerance",
+    "Composition",
     "Encounter",
     "EpisodeOfCare",
     "Medication",
