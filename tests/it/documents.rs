@@ -2,7 +2,10 @@
 //! counts computed with SQL on the demo database, the Binary as a resource (JSON, XML) and as
 //! the PDF itself, who may read it, and the errors the PDF/A qualification scripts expect.
 
-use crate::harness::{demo_db, demo_options, get_url, resources, self_link, spawn_custom, TestApp, BASE_PATH};
+use crate::harness::{
+    demo_db, demo_options, get_url, repo_mappings, resources, self_link, serve_config, spawn_custom, write_config_with,
+    TestApp, BASE_PATH,
+};
 use base64::Engine;
 use chrono::{Duration, NaiveDate};
 use dva_source_api::{RowSource, Statement, Value};
@@ -13,20 +16,18 @@ use std::path::Path;
 
 const PDFA_PATH: &str = "/fhir/stu3/pdfa";
 
+fn pdfa_service() -> String {
+    let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/pdfa");
+    format!(
+        "\n[[services]]\nname = \"pdfa\"\nbase_path = \"{PDFA_PATH}\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
+        mappings.display()
+    )
+}
+
 /// A server of the gp-data set (as every test server) plus the repository's pdfa set; the
 /// base URL of the pdfa service.
 fn spawn_pdfa() -> (TestApp, String) {
-    let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/pdfa");
-    let app = spawn_custom(
-        "",
-        |_| {},
-        |config| {
-            format!(
-                "{config}\n[[services]]\nname = \"pdfa\"\nbase_path = \"{PDFA_PATH}\"\nmappings = \"{}\"\nsource = \"ehr\"\n",
-                mappings.display()
-            )
-        },
-    );
+    let app = spawn_custom("", |_| {}, |config| format!("{config}{}", pdfa_service()));
     let base = app.base.replace(BASE_PATH, PDFA_PATH);
     (app, base)
 }
@@ -326,4 +327,44 @@ fn errors_the_pdfa_scripts_expect() {
     }
     // Other types keep refusing formats this server cannot write.
     outcome(&get_url(&format!("{base}/DocumentReference"), Some(token), Some("application/pdf")), 406, "not-supported");
+}
+
+/// The documents and their PDFs are the same on every database: the binary column is BLOB
+/// in SQLite, BYTEA in PostgreSQL and LONGBLOB in MariaDB, read through diesel and ODBC.
+#[test]
+fn every_backend_serves_the_same_documents_and_bytes() {
+    let mut first: Option<(String, Vec<String>, Vec<Vec<u8>>)> = None;
+    for (backend, source) in crate::backends::backends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        crate::harness::write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+        let config = write_config_with(dir.path(), &source, &repo_mappings(), "public_url = \"https://dva.test\"");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, format!("{text}{}", pdfa_service())).expect("config");
+        let app = serve_config(dir, &config, repo_mappings(), false);
+        let base = app.base.replace(BASE_PATH, PDFA_PATH);
+        let (mut bundles, mut files) = (Vec::new(), Vec::new());
+        for token in app.tokens.iter().take(6) {
+            let reply = get_url(&format!("{base}/DocumentReference"), Some(&token.token), None);
+            assert_eq!(reply.status, 200, "{backend}: {}", reply.text);
+            for d in resources(&reply.body) {
+                let url = format!("{base}/Binary/{}", d["id"].as_str().expect("id"));
+                let (status, content_type, body) = get_bytes(&url, Some(&token.token), None, None);
+                assert_eq!((status, content_type.as_str()), (200, "application/pdf"), "{backend}");
+                files.push(body);
+                bundles.push(get_url(&url, Some(&token.token), Some("application/fhir+xml")).text);
+            }
+            bundles.push(reply.text);
+        }
+        assert!(!files.is_empty(), "{backend}: documents served");
+        match &first {
+            None => first = Some((backend.to_owned(), bundles, files)),
+            Some((name, b, f)) => {
+                if let Some((x, y)) = b.iter().zip(&bundles).find(|(x, y)| x != y) {
+                    panic!("{backend} serves other documents than {name}:\n{y}\n{name}:\n{x}");
+                }
+                assert_eq!(b.len(), bundles.len(), "{backend}");
+                assert!(f == &files, "{backend} serves other PDF bytes than {name}");
+            }
+        }
+    }
 }

@@ -57,7 +57,17 @@ pub fn read_rows(
     let mut kinds = Vec::with_capacity(usize::from(count));
     for i in 1..=count {
         columns.push(cursor.col_name(i).map_err(err)?);
-        kinds.push(kind(cursor.col_data_type(i).map_err(err)?));
+        let mut reported = kind(cursor.col_data_type(i).map_err(err)?);
+        if reported == Kind::Text {
+            // The SQLite ODBC driver reports a BLOB column as CHAR(255) through SQLColAttribute
+            // (and then sends its bytes as `X'..'` text) but as binary through SQLDescribeCol.
+            let mut description = odbc_api::ColumnDescription::default();
+            cursor.describe_col(i, &mut description).map_err(err)?;
+            if kind(description.data_type) == Kind::Binary {
+                reported = Kind::Binary;
+            }
+        }
+        kinds.push(reported);
     }
     let mut set = RowSet::new(columns);
     let mut buffers = Buffers::default();
