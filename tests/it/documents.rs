@@ -133,6 +133,32 @@ fn current_documents_are_counted_as_the_database_has_them() {
     assert!(served > 0, "some patient has current documents");
 }
 
+/// The generic MedMij rules on every search of the set, and every reference of a document
+/// readable in the same service (Patient and Practitioner).
+#[test]
+fn responses_keep_the_medmij_rules_and_references_resolve() {
+    let (_app, base) = spawn_pdfa();
+    for token in demo_db().tokens.iter().take(6) {
+        for path in
+            ["DocumentReference", "Patient?_include=Patient:general-practitioner", "Practitioner", "Organization"]
+        {
+            let reply = get_url(&format!("{base}/{path}"), Some(&token.token), None);
+            assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+            let violations = crate::validation::medmij_violations(&reply.body, &token.bsn);
+            assert!(violations.is_empty(), "{path}: {violations:#?}");
+            if path != "DocumentReference" {
+                continue;
+            }
+            let mut refs = Vec::new();
+            crate::harness::references(&reply.body, &mut refs);
+            for reference in refs.iter().filter(|r| !r.starts_with("Binary/")) {
+                let read = get_url(&format!("{base}/{reference}"), Some(&token.token), None);
+                assert_eq!(read.status, 200, "{reference} is readable: {}", read.text);
+            }
+        }
+    }
+}
+
 /// Scenario 1.2's shape (`indexed=ge..&indexed=le..&status=current`), for windows with and
 /// without documents; the days are local days.
 #[test]
