@@ -170,8 +170,8 @@ pub fn resolve_dates(text: &str, anchor: NaiveDate) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
         let Some(len) = rest[start..].find('}') else { break };
+        out.push_str(&rest[..start]);
         let var = &rest[start + 2..start + len];
         match date_variable(var, anchor) {
             Some(date) => out.push_str(&date.format("%Y-%m-%d").to_string()),
@@ -235,7 +235,7 @@ mod tests {
         assert_eq!(resolve_dates("x ${DATE, T, M, -1}T10:00:00+01:00", anchor), "x 2026-02-28T10:00:00+01:00");
         assert_eq!(resolve_dates("${DATE, T, Y, -2}", anchor), "2024-03-31");
         assert_eq!(resolve_dates("${OTHER} and ${DATE, T, D, 1}", anchor), "${OTHER} and 2026-04-01");
-        assert_eq!(resolve_dates("broken ${DATE", anchor), "broken ");
+        assert_eq!(resolve_dates("broken ${DATE", anchor), "broken ${DATE");
     }
 
     #[test]
