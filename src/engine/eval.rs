@@ -209,8 +209,11 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
             let mut map = Map::new();
             let mut data = false;
             for (key, value) in entries {
-                let out = eval(value, f, cx);
+                let mut out = eval(value, f, cx);
                 data |= out.data;
+                if key == "coding" {
+                    out.json = out.json.and_then(drop_codings_without_code);
+                }
                 if let Some(j) = out.json {
                     map.insert(key.clone(), j);
                 }
@@ -249,6 +252,14 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
     }
 }
 
+/// A Coding is its code: one whose code column is null (say a LOINC code the local table does
+/// not know) goes, however many literals it has (MedMij: every Coding has system and code).
+fn drop_codings_without_code(codings: Json) -> Option<Json> {
+    let Json::Array(items) = codings else { return Some(codings) };
+    let kept: Vec<Json> = items.into_iter().filter(|c| !c.is_object() || c.get("code").is_some()).collect();
+    (!kept.is_empty()).then_some(Json::Array(kept))
+}
+
 fn convert_column(col: &ColumnRef, f: &Frame<'_>, cx: &mut Cx<'_>) -> Option<Converted> {
     match convert::apply(f.value(col.slot), &col.filters, cx.ctx) {
         Ok(c) => c,
@@ -279,4 +290,21 @@ fn interpolate(pieces: &[Piece], f: &Frame<'_>, cx: &mut Cx<'_>) -> Option<Strin
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codings_without_a_code_are_left_out() {
+        let codings = serde_json::json!([
+            {"system": "http://loinc.org", "display": "glucose"},
+            {"system": "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen", "code": "3208"}
+        ]);
+        let kept = drop_codings_without_code(codings).expect("one left");
+        assert_eq!(kept.as_array().map(Vec::len), Some(1));
+        assert_eq!(kept[0]["code"], "3208");
+        assert_eq!(drop_codings_without_code(serde_json::json!([{"system": "x", "display": "y"}])), None);
+    }
 }

@@ -162,11 +162,19 @@ fn run_script(file: &Path, base: &str, tokens: &[demo::qualification::Qualificat
     let mut variables: HashMap<String, String> = HashMap::new();
     let mut responses: HashMap<String, Json> = HashMap::new();
     let mut last: Option<Last> = None;
+    // This connector serves no DocumentManifest: the PDF/A scripts' "NoManifest" target.
+    let target = if base.ends_with("/pdfa") { "NoManifest" } else { "#default" };
+    // Script-level variables: the first document of a stored search, once it is there.
+    let lazy: Vec<(String, String)> = script
+        .children()
+        .filter(|n| n.tag_name().name() == "variable")
+        .map(|v| (child_value(v, "name"), child_value(v, "sourceId")))
+        .collect();
     for test in script.children().filter(|n| n.tag_name().name() == "test") {
         for step in test.descendants().filter(|n| n.is_element()) {
             let at = format!("{name} {}", test.attribute("id").unwrap_or_default());
             let attr = |a: &str| step.attribute(a).unwrap_or_default().to_owned();
-            if in_other_target(step) {
+            if in_other_target(step, target) {
                 continue;
             }
             match (step.tag_name().name(), step.attribute("value")) {
@@ -188,9 +196,9 @@ fn run_script(file: &Path, base: &str, tokens: &[demo::qualification::Qualificat
                     last = Some(Last { url, reply });
                 }
                 ("include", Some("variable.fixture.PDFFromBundle")) => {
-                    let bundle = last.as_ref().map(|l| l.reply.body.clone()).unwrap_or_default();
                     let index: usize = attr("index").parse().unwrap_or(0);
-                    variables.insert(attr("name"), document_url(&bundle, index));
+                    let bundle = responses.get(&attr("sourceId")).cloned().unwrap_or_default();
+                    variables.insert(attr("variableName"), document_url(&bundle, index));
                 }
                 ("include", Some("operation.xis.readUrl")) => {
                     let url = substitute(&attr("url"), &variables);
@@ -206,6 +214,11 @@ fn run_script(file: &Path, base: &str, tokens: &[demo::qualification::Qualificat
                     }
                 }
                 ("operation", _) if step.attribute(("http://nictiz.nl/xsl/testscript", "addAccept")).is_some() => {
+                    for (name, source) in &lazy {
+                        if let Some(bundle) = responses.get(source) {
+                            variables.insert(name.clone(), document_url(bundle, 0));
+                        }
+                    }
                     let url = substitute(&child_value(step, "url"), &variables);
                     let with_token = step.descendants().any(|n| n.tag_name().name() == "requestHeader");
                     last = Some(Last { reply: raw_get(&url, with_token.then_some(token.as_str())), url });
@@ -226,10 +239,11 @@ fn run_script(file: &Path, base: &str, tokens: &[demo::qualification::Qualificat
     }
 }
 
-/// Steps meant only for other test targets (e.g. Nictiz-internal checks).
-fn in_other_target(step: roxmltree::Node<'_, '_>) -> bool {
+/// Steps meant for other test targets than `target` (e.g. Nictiz-internal checks, or servers
+/// with DocumentManifest).
+fn in_other_target(step: roxmltree::Node<'_, '_>, target: &str) -> bool {
     let targets = step.ancestors().find_map(|n| n.attribute(("http://nictiz.nl/xsl/testscript", "in-targets")));
-    targets.is_some_and(|t| !t.split_whitespace().any(|t| t == "#default"))
+    targets.is_some_and(|t| !t.split_whitespace().any(|t| t == target))
 }
 
 fn child_value(node: roxmltree::Node<'_, '_>, name: &str) -> String {

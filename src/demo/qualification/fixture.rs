@@ -184,13 +184,14 @@ pub fn resolve_dates(text: &str, anchor: NaiveDate) -> String {
 }
 
 fn date_variable(var: &str, anchor: NaiveDate) -> Option<NaiveDate> {
+    // `DATE, T, <unit>, <n>` (T: today) in fixtures, `CURRENTDATE, <unit>, <n>` in scripts.
     let parts: Vec<&str> = var.split(',').map(str::trim).collect();
-    let [kind, "T", unit, amount] = parts.as_slice() else { return None };
-    if !matches!(*kind, "DATE" | "CURRENTDATE") {
-        return None;
-    }
+    let (unit, amount) = match parts.as_slice() {
+        ["DATE", "T", unit, amount] | ["CURRENTDATE", unit, amount] => (*unit, *amount),
+        _ => return None,
+    };
     let n: i64 = amount.parse().ok()?;
-    match *unit {
+    match unit {
         "D" => Some(anchor + Duration::days(n)),
         "M" => add_months(anchor, n),
         "Y" => add_months(anchor, n.checked_mul(12)?),
@@ -234,6 +235,7 @@ mod tests {
         assert_eq!(resolve_dates("${DATE, T, D, -90}", anchor), "2025-12-31");
         assert_eq!(resolve_dates("x ${DATE, T, M, -1}T10:00:00+01:00", anchor), "x 2026-02-28T10:00:00+01:00");
         assert_eq!(resolve_dates("${DATE, T, Y, -2}", anchor), "2024-03-31");
+        assert_eq!(resolve_dates("date=ge${CURRENTDATE,M,-14}", anchor), "date=ge2025-01-31");
         assert_eq!(resolve_dates("${OTHER} and ${DATE, T, D, 1}", anchor), "${OTHER} and 2026-04-01");
         assert_eq!(resolve_dates("broken ${DATE", anchor), "broken ${DATE");
     }
