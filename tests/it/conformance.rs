@@ -381,6 +381,18 @@ fn check_component(component: &str, step: roxmltree::Node<'_, '_>, last: &Last, 
             });
             run.check(found, || format!("{at}: {}: no DocumentReference of LOINC type {code}", last.url));
         }
+        "assert.response.unknownMasterIdentifier" => {
+            // A warning in the scripts: a served document should not carry the fixture's own
+            // master identifier (the server has its own documents).
+            let (code, fixture_id) = (attr("code"), attr("masterIdentifier"));
+            let echoed = resources(body).iter().any(|r| {
+                r["type"]["coding"].as_array().into_iter().flatten().any(|c| c["code"] == code)
+                    && r["masterIdentifier"]["value"] == fixture_id
+            });
+            run.check(!echoed, || {
+                format!("{at}: {}: the document of type {code} echoes the fixture's masterIdentifier", last.url)
+            });
+        }
         "assert.response.unsupportedResource" => {
             let issue = &body["issue"][0];
             run.check(
