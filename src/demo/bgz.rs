@@ -11,14 +11,16 @@ use chrono::{Datelike, Duration, NaiveDate};
 use dva_source_api::Value;
 
 pub(super) const TABLES: &[TableDecl] = &[
-    // The address book: hospital departments (ZH), pharmacies (AP) and health insurers (ZV).
+    // The address book: hospital departments (ZH), pharmacies (AP), health insurers (ZV), GP
+    // practices (HA) and others (OV).
     ("instelling", "instelling_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, soort CHAR(2) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), uzovi CHAR(4), specialisme CHAR(4), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), verwijderd CHAR(1) NOT NULL"),
     // Health insurance (B basis, A aanvullend) or, without an insurer, costs the patient pays
     // himself (Z zelfbetaler, with his bank account).
     ("verzekering", "verzekering_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, instelling_id INTEGER, soort CHAR(2) NOT NULL, polisnummer VARCHAR(20), begindatum DATE, einddatum DATE, bank VARCHAR(40), iban VARCHAR(34), bic VARCHAR(11), verwijderd CHAR(1) NOT NULL"),
-    // The problem list, coded with SNOMED CT: soort D diagnose, K klacht, S symptoom;
+    // The problem list, coded with SNOMED CT (codestelsel S) or ICD-10 (I): soort D diagnose,
+    // K klacht, S symptoom;
     // status A actueel, I inactief, H hersteld; zekerheid B bevestigd, W waarschijnlijk, O onbekend.
-    ("probleem", "probleem_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, zekerheid CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), begindatum DATE, einddatum DATE, toelichting VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("probleem", "probleem_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, code VARCHAR(18) NOT NULL, codestelsel CHAR(1) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, zekerheid CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), begindatum DATE, einddatum DATE, toelichting VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     // Treatment directives (soort B: may this treatment be given?) and advance directives
     // (soort W: a written statement such as a do-not-resuscitate declaration).
     ("wilsverklaring", "wilsverklaring_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, behandeling VARCHAR(4), toegestaan VARCHAR(8), beperking VARCHAR(200), verklaring VARCHAR(6), probleem_id INTEGER, datum DATE, einddatum DATE, geverifieerd CHAR(1), geverifieerd_bij CHAR(1), verificatiedatum DATE, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
@@ -507,6 +509,7 @@ fn problems(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) -> Vec<(i64, us
                 int(id),
                 int(p.pat_id),
                 code.into(),
+                "S".into(),
                 name.into(),
                 kind.into(),
                 status.into(),
@@ -710,7 +713,7 @@ fn lifestyle(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
         let start = (status != "N").then(|| days_ago(p, r.range(15 * 365, 40 * 365)));
         let end = (status == "X").then(|| days_ago(p, r.range(365, 12 * 365)));
         let smokes = matches!(status, "R" | "S" | "X");
-        let per_day = smokes.then(|| r.range(2, 25).to_string().into());
+        let per_week = smokes.then(|| (7 * r.range(2, 25)).to_string().into());
         let pack_years = smokes.then(|| r.range(1, 40).to_string().into());
         let when = noted(r);
         add_meting(
@@ -720,7 +723,7 @@ fn lifestyle(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
                 kind: "TAB",
                 at: when,
                 values: [
-                    opt(per_day),
+                    opt(per_week),
                     opt(pack_years),
                     status.into(),
                     opt(smokes.then(|| Value::from(*r.pick(&["SIG", "SIG", "SHAG", "SIGAAR"])))),
