@@ -502,6 +502,9 @@ fn problems(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) -> Vec<(i64, us
             }
         };
         let side = if site.is_empty() { "" } else { *r.pick(&["L", "R", "B"]) };
+        // Now and then a problem recorded by mistake and removed again (never the first: every
+        // patient keeps a problem list).
+        let deleted = !out.is_empty() && r.chance(3);
         let id = t.next_id("probleem");
         t.add(
             "probleem",
@@ -520,11 +523,12 @@ fn problems(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) -> Vec<(i64, us
                 opt_date(end),
                 opt(r.chance(20).then(|| Value::from("Overgenomen uit specialistenbrief"))),
                 int(p.gp),
-                // A problem recorded twice by mistake, removed again.
-                yes_no(r.chance(3)),
+                yes_no(deleted),
             ],
         );
-        out.push((id, k));
+        if !deleted {
+            out.push((id, k));
+        }
     }
     out
 }
