@@ -443,7 +443,7 @@ fn coverage(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
     }
 }
 
-/// A day of a year; 1 January when there is no such day.
+/// A day of a year (callers ask only for days that exist).
 fn day_of(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default()
 }
