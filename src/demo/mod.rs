@@ -11,5 +11,7 @@ mod tables;
 mod writer;
 
 pub use generator::{demo_tokens, generate, DemoToken, GeneratorOptions, Summary};
-pub use setup::{create_database, create_qualification_database, fill_database, prepare, DemoData, DemoTarget, Prepared};
+pub use setup::{
+    create_database, create_qualification_database, fill_database, prepare, DemoData, DemoTarget, Prepared,
+};
 pub use writer::DemoWriter;
