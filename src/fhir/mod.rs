@@ -10,7 +10,7 @@ mod xml;
 pub use bundle::{searchset, BundleEntry, SearchMode};
 pub use capability::{capability_statement, ServedResource};
 pub use outcome::{IssueType, OperationOutcome};
-pub use xml::{element, to_xml, ElementKind, XmlError};
+pub use xml::{element, repeats, to_xml, ElementKind, XmlError};
 
 /// The FHIR versions the connector serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

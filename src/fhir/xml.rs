@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 /// One version's tables, indexed once.
 struct Definitions {
     elements: HashMap<&'static str, &'static [(&'static str, &'static str)]>,
+    repeating: HashMap<&'static str, &'static [&'static str]>,
     primitives: HashSet<&'static str>,
     aliases: HashMap<&'static str, &'static str>,
 }
@@ -19,21 +20,36 @@ struct Definitions {
 impl Definitions {
     fn new(
         elements: &'static [(&'static str, &'static [(&'static str, &'static str)])],
+        repeating: &'static [(&'static str, &'static [&'static str])],
         primitives: &'static [&'static str],
         aliases: &'static [(&'static str, &'static str)],
     ) -> Self {
         Self {
             elements: elements.iter().copied().collect(),
+            repeating: repeating.iter().copied().collect(),
             primitives: primitives.iter().copied().collect(),
             aliases: aliases.iter().copied().collect(),
         }
     }
 
-    fn children(&self, type_or_path: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    fn key<'a>(&self, type_or_path: &'a str) -> &'a str {
         let key = type_or_path.strip_prefix('@').unwrap_or(type_or_path);
-        let key = self.aliases.get(key).copied().unwrap_or(key);
-        self.elements.get(key).copied()
+        self.aliases.get(key).copied().unwrap_or(key)
     }
+
+    fn children(&self, type_or_path: &str) -> Option<&'static [(&'static str, &'static str)]> {
+        self.elements.get(self.key(type_or_path)).copied()
+    }
+}
+
+/// Whether the element `name` (its definition name, e.g. `identifier` or `value[x]`) of
+/// `parent` repeats: a JSON array (max above 1 in the definitions).
+pub fn repeats(version: FhirVersion, parent: &str, name: &str) -> bool {
+    let defs: &Definitions = match version {
+        FhirVersion::Stu3 => &STU3,
+        FhirVersion::R4 => &R4,
+    };
+    defs.repeating.get(defs.key(parent)).is_some_and(|names| names.contains(&name))
 }
 
 /// What an element of a type is, for the writer and for checking templates.
@@ -67,8 +83,9 @@ pub fn element(version: FhirVersion, parent: &str, key: &str) -> Option<ElementK
 }
 
 static STU3: LazyLock<Definitions> =
-    LazyLock::new(|| Definitions::new(stu3::ELEMENTS, stu3::PRIMITIVES, stu3::ALIASES));
-static R4: LazyLock<Definitions> = LazyLock::new(|| Definitions::new(r4::ELEMENTS, r4::PRIMITIVES, r4::ALIASES));
+    LazyLock::new(|| Definitions::new(stu3::ELEMENTS, stu3::REPEATING, stu3::PRIMITIVES, stu3::ALIASES));
+static R4: LazyLock<Definitions> =
+    LazyLock::new(|| Definitions::new(r4::ELEMENTS, r4::REPEATING, r4::PRIMITIVES, r4::ALIASES));
 
 /// Why JSON could not be written as XML: an element the definitions do not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

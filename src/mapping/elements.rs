@@ -3,8 +3,8 @@
 //! a resource the XML writer must refuse at run time.
 
 use super::diagnostic::Diagnostics;
-use super::yaml::{shorten, Node, NodeKind};
-use crate::fhir::{element, ElementKind, FhirVersion};
+use super::yaml::{shorten, Node, NodeKind, Pos};
+use crate::fhir::{element, repeats, ElementKind, FhirVersion};
 use std::path::Path;
 
 /// Walks the template of a `resource_type` mapping.
@@ -31,6 +31,7 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
             }
             continue;
         }
+        check_cardinality(file, version, parent, name, key.pos, value, diags);
         match element(version, parent, name) {
             None => diags.error(
                 file,
@@ -51,6 +52,38 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
             }
             Some(ElementKind::Resource | ElementKind::Xhtml) => {}
         }
+    }
+}
+
+/// FHIR JSON writes a repeating element as an array, always, and any other as a single value:
+/// a template that does otherwise gives resources other implementations reject.
+fn check_cardinality(
+    file: &Path,
+    version: FhirVersion,
+    parent: &str,
+    name: &str,
+    pos: Pos,
+    value: &Node,
+    diags: &mut Diagnostics,
+) {
+    // A choice element (`valueQuantity`) is defined once as `value[x]`; none of them repeats.
+    let Some(ElementKind::Primitive | ElementKind::Complex(_) | ElementKind::Resource) = element(version, parent, name)
+    else {
+        return;
+    };
+    let is_list = value.as_seq().is_some();
+    // A code-table value (`{code | map: table}`) may be a whole object or list: checked when run.
+    if value.as_text().is_some_and(|t| t.contains("| map:")) {
+        return;
+    }
+    if repeats(version, parent, name) && !is_list {
+        diags.error(file, pos, format!("`{name}` repeats in {}: write it as a list (`- ...`)", shown(parent)));
+    } else if !repeats(version, parent, name) && is_list {
+        diags.error(
+            file,
+            pos,
+            format!("`{name}` occurs at most once in {}: write one value, not a list", shown(parent)),
+        );
     }
 }
 

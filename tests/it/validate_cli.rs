@@ -160,3 +160,31 @@ fn validate_warns_about_unresolvable_references_and_incomplete_codes() {
     }
     assert!(!out.contains("references `Patient/"), "Patient/{{p}} resolves: {out}");
 }
+
+/// Cardinality from the generated element tables: a repeating element must be a list, any
+/// other a single value (FHIR JSON), or other implementations reject the resource.
+#[test]
+fn validate_checks_which_elements_repeat() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    std::fs::write(
+        mappings.join("flag.yaml"),
+        "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id, p FROM t WHERE p = :patient\nid: \"flag-{id}\"\n\
+         template:\n  status: [active]\n  identifier: { system: \"urn:x\", value: \"{id}\" }\n  \
+         code: { text: x, coding: [{ system: \"urn:x\", code: \"1\", display: x }] }\n  subject: { reference: \"Patient/{p}\", display: x }\n",
+    )
+    .expect("write");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &mappings);
+    let (code, out) = validate(&config);
+    assert_eq!(code, 64, "{out}");
+    let file = mappings.join("flag.yaml").display().to_string();
+    for expected in [
+        format!("{file}:6:3: error: `status` occurs at most once in Flag: write one value, not a list"),
+        format!("{file}:7:3: error: `identifier` repeats in Flag: write it as a list"),
+    ] {
+        assert!(out.contains(&expected), "missing `{expected}` in:\n{out}");
+    }
+    assert!(!out.contains(":8:"), "code and its coding list are right: {out}");
+}

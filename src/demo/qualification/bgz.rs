@@ -410,8 +410,7 @@ fn component<'a>(o: &'a Fixture, system: &str, code: &str) -> Option<&'a Element
     o.each("component").into_iter().find(|c| c.code_in("code", system) == Some(code))
 }
 
-fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
-    let mut tests: Vec<String> = Vec::new();
+fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for o in fixtures.of_type("Observation") {
         let patient = keys.value(o.reference("subject"));
         let at = o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start")).or(o.datetime("issued"));
@@ -523,7 +522,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
                 staff,
             },
             "zib-LaboratoryTestResult-Observation" => {
-                lab_result(t, o, keys, &mut tests);
+                lab_result(t, o, keys);
                 continue;
             }
             _ => continue,
@@ -534,7 +533,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
 
 /// A lab result into the GP tables: `labuitslag`, and its test in `bepaling` (a test without
 /// an NHG table 45 number gets the lab's own code, L and its LOINC code's digits).
-fn lab_result(t: &mut Tables, o: &Fixture, keys: &Keys, tests: &mut Vec<String>) {
+fn lab_result(t: &mut Tables, o: &Fixture, keys: &mut Keys) {
     let nhg = o.code_in("code", "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen");
     let loinc = o.code_in("code", LOINC);
     let Some(code) = nhg
@@ -543,8 +542,7 @@ fn lab_result(t: &mut Tables, o: &Fixture, keys: &Keys, tests: &mut Vec<String>)
     else {
         return;
     };
-    if !tests.contains(&code) {
-        tests.push(code.clone());
+    if keys.first_row("bepaling", &code) {
         let name = o.get("code.coding.display").or(o.get("code.text")).unwrap_or(&code).to_owned();
         t.add(
             "bepaling",
@@ -698,6 +696,9 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Loca
         let hpk = product.code_in("code", HPK).and_then(|c| c.parse::<i64>().ok());
         let key = hpk.unwrap_or_else(|| -t.next_id("middel"));
         keys.insert(product, key);
+        if !keys.first_row("middel", &key.to_string()) {
+            continue;
+        }
         t.add(
             "middel",
             vec![

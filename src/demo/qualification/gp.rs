@@ -7,7 +7,6 @@ use super::fixture::{Element, Fixture};
 use super::{text, Fixtures, Keys};
 use crate::demo::tables::{opt, yes_no, Tables};
 use dva_source_api::Value;
-use std::collections::HashSet;
 
 const EPISODE_CONTEXT: &str = "http://nictiz.nl/fhir/StructureDefinition/extension-context-nl-core-episodeofcare";
 const NHG_45: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
@@ -84,7 +83,6 @@ fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
 /// Journal lines (SOEP) and results coded in NHG table 45; other observations have no place
 /// in this legacy system.
 fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
-    let mut tests: HashSet<String> = HashSet::new();
     for observation in fixtures.of_type("Observation") {
         if let Some(soep) = observation.code_in("code", JOURNAL_LINE_TYPES) {
             let key = t.next_id("journaalregel");
@@ -102,7 +100,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 ],
             );
         } else if let Some(code) = observation.code_in("code", NHG_45) {
-            if tests.insert(code.to_owned()) {
+            if keys.first_row("bepaling", code) {
                 t.add("bepaling", test(observation, code));
             }
             let key = t.next_id("labuitslag");
@@ -160,6 +158,9 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
         let hpk = product.code_in("code", HPK).and_then(|c| c.parse::<i64>().ok());
         let key = hpk.unwrap_or_else(|| -t.next_id("middel"));
         keys.insert(product, key);
+        if !keys.first_row("middel", &key.to_string()) {
+            continue;
+        }
         let name = product.get("code.coding.display").or(product.get("code.text")).unwrap_or(&product.id);
         t.add(
             "middel",

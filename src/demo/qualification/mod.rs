@@ -53,18 +53,27 @@ impl Fixtures {
     }
 }
 
-/// Legacy keys given to fixtures, by `Type/id`.
+/// Legacy keys given to fixtures, by `Type/id`, and the rows of shared tables written so far.
 #[derive(Default)]
-pub struct Keys(HashMap<String, i64>);
+pub struct Keys {
+    by_reference: HashMap<String, i64>,
+    rows: std::collections::HashSet<(&'static str, String)>,
+}
 
 impl Keys {
     pub fn insert(&mut self, fixture: &Fixture, key: i64) {
-        self.0.insert(fixture.literal_reference(), key);
+        self.by_reference.insert(fixture.literal_reference(), key);
+    }
+
+    /// True the first time a row with this primary key is about to be written to `table`:
+    /// services share tables like `middel` and `bepaling`, and their fixtures may share codes.
+    pub fn first_row(&mut self, table: &'static str, key: &str) -> bool {
+        self.rows.insert((table, key.to_owned()))
     }
 
     /// The key of the referenced fixture, if it was loaded.
     pub fn get(&self, reference: Option<&str>) -> Option<i64> {
-        reference.and_then(|r| self.0.get(r).copied())
+        reference.and_then(|r| self.by_reference.get(r).copied())
     }
 
     /// The key as a column value: NULL when the reference is absent or not loaded.
