@@ -6,16 +6,13 @@
 //! person, a practitioner role) is left out.
 
 use super::fixture::{Element, Fixture};
-use super::{text, Fixtures, Keys};
+use super::shared::{comma, date, integer, timestamp, LOINC, SNOMED};
+use super::{shared, text, Fixtures, Keys};
 use crate::demo::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
 use dva_source_api::Value;
 use std::collections::HashMap;
 
-const SNOMED: &str = "http://snomed.info/sct";
-const LOINC: &str = "http://loinc.org";
-const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
-const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
 const ICD10: &str = "urn:oid:2.16.840.1.113883.6.90";
 const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 const ORGANIZATION_TYPE: &str = "http://nictiz.nl/fhir/NamingSystem/organization-type";
@@ -65,25 +62,8 @@ fn local_value(codes: Codes, code: Option<&str>) -> Value {
     opt(to_local(codes, code).map(Value::from))
 }
 
-fn date(d: Option<NaiveDate>) -> Value {
-    opt(d.map(Value::Date))
-}
-
-fn timestamp(t: Option<NaiveDateTime>) -> Value {
-    opt(t.map(Value::Timestamp))
-}
-
-/// A number as the legacy system types it: text with a decimal comma.
-fn comma(v: Option<&str>) -> Value {
-    opt(v.map(|v| Value::from(v.replace('.', ","))))
-}
-
 fn boolean(v: Option<&str>) -> Value {
     opt(v.map(|b| yes_no(b == "true")))
-}
-
-fn integer(v: Option<&str>) -> Value {
-    opt(v.and_then(|v| v.parse::<i64>().ok()).map(Value::Int))
 }
 
 /// The value of an extension (by its url) at `path`, e.g. `valueString`.
@@ -126,7 +106,7 @@ pub(super) fn load(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) -> anyh
     directives(t, fixtures, keys);
     observations(t, fixtures, keys);
     nutrition_and_alerts(t, fixtures, keys);
-    allergies(t, fixtures, keys);
+    shared::allergies(t, fixtures, keys);
     medication(t, fixtures, keys, &local);
     vaccinations(t, fixtures, keys);
     procedures(t, fixtures, keys, &local);
@@ -522,61 +502,13 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 staff,
             },
             "zib-LaboratoryTestResult-Observation" => {
-                lab_result(t, o, keys);
+                shared::lab_result(t, o, keys, Value::Null, Value::Null);
                 continue;
             }
             _ => continue,
         };
         add_meting(t, patient, m);
     }
-}
-
-/// A lab result into the GP tables: `labuitslag`, and its test in `bepaling` (a test without
-/// an NHG table 45 number gets the lab's own code, L and its LOINC code's digits).
-fn lab_result(t: &mut Tables, o: &Fixture, keys: &mut Keys) {
-    let nhg = o.code_in("code", "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen");
-    let loinc = o.code_in("code", LOINC);
-    let Some(code) = nhg
-        .map(str::to_owned)
-        .or_else(|| loinc.map(|l| format!("L{}", l.replace('-', "")).chars().take(6).collect::<String>()))
-    else {
-        return;
-    };
-    if keys.first_row("bepaling", &code) {
-        let name = o.get("code.coding.display").or(o.get("code.text")).unwrap_or(&code).to_owned();
-        t.add(
-            "bepaling",
-            vec![
-                code.as_str().into(),
-                name.into(),
-                text(o.get("valueQuantity.code").or(o.get("valueQuantity.unit"))),
-                text(loinc),
-                comma(o.get("referenceRange.low.value")),
-                comma(o.get("referenceRange.high.value")),
-            ],
-        );
-    }
-    let result = o
-        .get("valueQuantity.value")
-        .map(|v| v.replace('.', ","))
-        .or(o.get("valueString").map(str::to_owned))
-        .or(o.get("valueCodeableConcept.coding.display").map(str::to_owned));
-    let key = t.next_id("labuitslag");
-    t.add(
-        "labuitslag",
-        vec![
-            Value::Int(key),
-            keys.value(o.reference("subject")),
-            Value::Null,
-            Value::Null,
-            keys.value(o.reference("performer")),
-            code.into(),
-            opt(result.map(Value::from)),
-            timestamp(o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start"))),
-            (if o.get("status") == Some("preliminary") { "V" } else { "D" }).into(),
-            yes_no(false),
-        ],
-    );
 }
 
 fn nutrition_and_alerts(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
@@ -622,52 +554,6 @@ fn nutrition_and_alerts(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     }
 }
 
-/// Allergies into the GP tables. This GP system codes medicines with the G-Standaard and the
-/// rest with SNOMED CT, by category: a SNOMED-coded allergy goes in as O (omgeving).
-fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
-    for allergy in fixtures.of_type("AllergyIntolerance") {
-        let category = match (allergy.get("category"), allergy.code_in("code", SNOMED)) {
-            (Some("food"), _) => "V",
-            (_, Some(_)) => "O",
-            _ => "M",
-        };
-        let severity = match allergy.get("criticality") {
-            Some("low") => "1",
-            Some("high") => "3",
-            _ => "2",
-        };
-        let key = t.next_id("allergie");
-        t.add(
-            "allergie",
-            vec![
-                Value::Int(key),
-                keys.value(allergy.reference("patient")),
-                integer(allergy.get("code.coding.code")),
-                text(allergy.get("code.coding.display").or(allergy.get("code.text"))),
-                category.into(),
-                (if allergy.get("clinicalStatus") == Some("inactive") { "I" } else { "A" }).into(),
-                severity.into(),
-                timestamp(allergy.datetime("assertedDate").or(allergy.datetime("onsetDateTime"))),
-                text(allergy.get("note.text")),
-                keys.value(allergy.reference("recorder")),
-                yes_no(false),
-            ],
-        );
-        for reaction in allergy.each("reaction") {
-            let id = t.next_id("allergie_reactie");
-            t.add(
-                "allergie_reactie",
-                vec![
-                    Value::Int(id),
-                    Value::Int(key),
-                    text(reaction.code_in("manifestation", SNOMED)),
-                    text(reaction.get("description").or(reaction.get("manifestation.coding.display"))),
-                ],
-            );
-        }
-    }
-}
-
 /// The dosage columns shared by prescriptions, use and agreements: text, times a day, amount,
 /// route (G-Standaard table 7).
 struct Dosage {
@@ -690,25 +576,7 @@ fn dosage(d: Option<&Element>) -> Dosage {
 }
 
 fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Local) {
-    // The medicines: G-Standaard HPK as key; articles without one get negative local numbers,
-    // as in the GP loader.
-    for product in fixtures.of_type("Medication") {
-        let hpk = product.code_in("code", HPK).and_then(|c| c.parse::<i64>().ok());
-        let key = hpk.unwrap_or_else(|| -t.next_id("middel"));
-        keys.insert(product, key);
-        if !keys.first_row("middel", &key.to_string()) {
-            continue;
-        }
-        t.add(
-            "middel",
-            vec![
-                Value::Int(key),
-                integer(product.code_in("code", PRK)),
-                product.get("code.text").or(product.get("code.coding.display")).unwrap_or(&product.id).into(),
-                text(product.get("form.coding.display")),
-            ],
-        );
-    }
+    shared::products(t, fixtures, keys);
     for request in fixtures.of_type("MedicationRequest") {
         let Some(medicine) = keys.get(request.reference("medicationReference")) else { continue };
         let period = request.ext(&format!("{SD}zib-Medication-PeriodOfUse"));

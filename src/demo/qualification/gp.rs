@@ -3,23 +3,20 @@
 //! Compositions are not stored: like a real GP system, the connector builds the encounter
 //! report of each contact from its journal lines (composition.yaml).
 
-use super::fixture::{Element, Fixture};
-use super::{text, Fixtures, Keys};
+use super::fixture::Element;
+use super::{shared, text, Fixtures, Keys};
 use crate::demo::tables::{opt, yes_no, Tables};
 use dva_source_api::Value;
 
 const EPISODE_CONTEXT: &str = "http://nictiz.nl/fhir/StructureDefinition/extension-context-nl-core-episodeofcare";
-const NHG_45: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
 const JOURNAL_LINE_TYPES: &str = "http://fhir.nl/fhir/NamingSystem/journaalregeltypen";
-const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
-const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
 
 pub(super) fn load(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) -> anyhow::Result<()> {
     episodes(t, fixtures, keys);
     contacts(t, fixtures, keys);
     observations(t, fixtures, keys);
     medication(t, fixtures, keys);
-    allergies(t, fixtures, keys);
+    shared::allergies(t, fixtures, keys);
     Ok(())
 }
 
@@ -99,79 +96,16 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                     yes_no(false),
                 ],
             );
-        } else if let Some(code) = observation.code_in("code", NHG_45) {
-            if keys.first_row("bepaling", code) {
-                t.add("bepaling", test(observation, code));
-            }
-            let key = t.next_id("labuitslag");
-            keys.insert(observation, key);
-            t.add(
-                "labuitslag",
-                vec![
-                    Value::Int(key),
-                    keys.value(observation.reference("subject")),
-                    keys.value(observation.reference("context")),
-                    episode_of(observation, keys),
-                    keys.value(observation.reference("performer")),
-                    code.into(),
-                    opt(result(observation).map(Value::from)),
-                    opt(observation.datetime("effectiveDateTime").map(Value::Timestamp)),
-                    (if observation.get("status") == Some("final") { "D" } else { "V" }).into(),
-                    yes_no(false),
-                ],
-            );
+        } else if observation.code_in("code", shared::NHG_45).is_some() {
+            let contact = keys.value(observation.reference("context"));
+            let episode = episode_of(observation, keys);
+            shared::lab_result(t, observation, keys, contact, episode);
         }
     }
-}
-
-/// A `bepaling` row (the lab's test table) from the first result of a test.
-fn test(observation: &Fixture, code: &str) -> Vec<Value> {
-    let coding = observation.each("code.coding").into_iter().find(|c| c.get("system") == Some(NHG_45));
-    let name = coding.and_then(|c| c.get("display")).or(observation.get("code.text")).unwrap_or(code);
-    let comma = |v: Option<&str>| opt(v.map(|v| Value::from(v.replace('.', ","))));
-    vec![
-        code.into(),
-        name.into(),
-        text(observation.get("valueQuantity.unit")),
-        text(observation.code_in("code", "http://loinc.org")),
-        comma(observation.get("referenceRange.low.value")),
-        comma(observation.get("referenceRange.high.value")),
-    ]
-}
-
-/// The result as the legacy system stores it: text, with a decimal comma.
-fn result(observation: &Fixture) -> Option<String> {
-    if let Some(v) = observation.get("valueQuantity.value") {
-        return Some(v.replace('.', ","));
-    }
-    observation
-        .get("valueString")
-        .or_else(|| observation.get("valueCodeableConcept.coding.display"))
-        .or_else(|| observation.get("valueCodeableConcept.text"))
-        .map(str::to_owned)
 }
 
 fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
-    for product in fixtures.of_type("Medication") {
-        // Articles without a G-Standaard HPK get negative local numbers; the mapping leaves
-        // those out of the HPK coding.
-        let hpk = product.code_in("code", HPK).and_then(|c| c.parse::<i64>().ok());
-        let key = hpk.unwrap_or_else(|| -t.next_id("middel"));
-        keys.insert(product, key);
-        if !keys.first_row("middel", &key.to_string()) {
-            continue;
-        }
-        let name = product.get("code.coding.display").or(product.get("code.text")).unwrap_or(&product.id);
-        t.add(
-            "middel",
-            vec![
-                Value::Int(key),
-                opt(product.code_in("code", PRK).and_then(|c| c.parse::<i64>().ok()).map(Value::Int)),
-                name.into(),
-                text(product.get("form.coding.display")),
-            ],
-        );
-    }
+    shared::products(t, fixtures, keys);
     for request in fixtures.of_type("MedicationRequest") {
         let Some(medicine) = keys.get(request.reference("medicationReference")) else { continue };
         let key = t.next_id("voorschrift");
@@ -200,52 +134,5 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 yes_no(false),
             ],
         );
-    }
-}
-
-fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
-    for allergy in fixtures.of_type("AllergyIntolerance") {
-        let key = t.next_id("allergie");
-        keys.insert(allergy, key);
-        let category = match allergy.get("category") {
-            Some("food") => "V",
-            Some("environment") => "O",
-            _ => "M",
-        };
-        let severity = match allergy.get("criticality") {
-            Some("low") => "1",
-            Some("high") => "3",
-            _ => "2",
-        };
-        let code = allergy.get("code.coding.code").and_then(|c| c.parse::<i64>().ok());
-        let name = allergy.get("code.coding.display").or(allergy.get("code.text"));
-        t.add(
-            "allergie",
-            vec![
-                Value::Int(key),
-                keys.value(allergy.reference("patient")),
-                opt(code.map(Value::Int)),
-                text(name),
-                category.into(),
-                (if allergy.get("clinicalStatus") == Some("inactive") { "I" } else { "A" }).into(),
-                severity.into(),
-                opt(allergy.datetime("assertedDate").or(allergy.datetime("onsetDateTime")).map(Value::Timestamp)),
-                text(allergy.get("note.text")),
-                keys.value(allergy.reference("recorder")),
-                yes_no(false),
-            ],
-        );
-        for reaction in allergy.each("reaction") {
-            let id = t.next_id("allergie_reactie");
-            t.add(
-                "allergie_reactie",
-                vec![
-                    Value::Int(id),
-                    Value::Int(key),
-                    text(reaction.code_in("manifestation", "http://snomed.info/sct")),
-                    text(reaction.get("description").or(reaction.get("manifestation.coding.display"))),
-                ],
-            );
-        }
     }
 }

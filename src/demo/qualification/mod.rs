@@ -10,6 +10,7 @@ mod bgz;
 pub mod fixture;
 mod gp;
 mod pdfa;
+mod shared;
 
 use super::generator::Summary;
 use super::schema;

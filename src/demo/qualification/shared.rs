@@ -1,0 +1,159 @@
+//! Fixtures that land in the GP tables whichever service they come from: allergies, medicine
+//! products and lab results; and the small conversions every loader uses.
+
+use super::fixture::Fixture;
+use super::{text, Fixtures, Keys};
+use crate::demo::tables::{opt, yes_no, Tables};
+use chrono::{NaiveDate, NaiveDateTime};
+use dva_source_api::Value;
+
+pub const SNOMED: &str = "http://snomed.info/sct";
+pub const LOINC: &str = "http://loinc.org";
+pub const NHG_45: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
+pub const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
+pub const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
+
+pub fn date(d: Option<NaiveDate>) -> Value {
+    opt(d.map(Value::Date))
+}
+
+pub fn timestamp(t: Option<NaiveDateTime>) -> Value {
+    opt(t.map(Value::Timestamp))
+}
+
+/// A number as the legacy system types it: text with a decimal comma.
+pub fn comma(v: Option<&str>) -> Value {
+    opt(v.map(|v| Value::from(v.replace('.', ","))))
+}
+
+pub fn integer(v: Option<&str>) -> Value {
+    opt(v.and_then(|v| v.parse::<i64>().ok()).map(Value::Int))
+}
+
+/// Allergies into `allergie` and `allergie_reactie`. This GP system codes medicines with the
+/// G-Standaard and the rest with SNOMED CT, by category: a SNOMED-coded allergy goes in as O
+/// (omgeving), so its code keeps the right code system.
+pub fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
+    for allergy in fixtures.of_type("AllergyIntolerance") {
+        let category = match (allergy.get("category"), allergy.code_in("code", SNOMED)) {
+            (Some("food"), _) => "V",
+            (_, Some(_)) => "O",
+            _ => "M",
+        };
+        let severity = match allergy.get("criticality") {
+            Some("low") => "1",
+            Some("high") => "3",
+            _ => "2",
+        };
+        let key = t.next_id("allergie");
+        t.add(
+            "allergie",
+            vec![
+                Value::Int(key),
+                keys.value(allergy.reference("patient")),
+                integer(allergy.get("code.coding.code")),
+                text(allergy.get("code.coding.display").or(allergy.get("code.text"))),
+                category.into(),
+                (if allergy.get("clinicalStatus") == Some("inactive") { "I" } else { "A" }).into(),
+                severity.into(),
+                timestamp(allergy.datetime("assertedDate").or(allergy.datetime("onsetDateTime"))),
+                text(allergy.get("note.text")),
+                keys.value(allergy.reference("recorder")),
+                yes_no(false),
+            ],
+        );
+        for reaction in allergy.each("reaction") {
+            let id = t.next_id("allergie_reactie");
+            t.add(
+                "allergie_reactie",
+                vec![
+                    Value::Int(id),
+                    Value::Int(key),
+                    text(reaction.code_in("manifestation", SNOMED)),
+                    text(reaction.get("description").or(reaction.get("manifestation.coding.display"))),
+                ],
+            );
+        }
+    }
+}
+
+/// Medicine products into `middel`, keyed by their G-Standaard HPK; articles without one get
+/// negative local numbers (the mappings leave those out of the HPK coding). A product two
+/// services share is written once.
+pub fn products(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
+    for product in fixtures.of_type("Medication") {
+        let hpk = product.code_in("code", HPK).and_then(|c| c.parse::<i64>().ok());
+        let key = hpk.unwrap_or_else(|| -t.next_id("middel"));
+        keys.insert(product, key);
+        if !keys.first_row("middel", &key.to_string()) {
+            continue;
+        }
+        t.add(
+            "middel",
+            vec![
+                Value::Int(key),
+                integer(product.code_in("code", PRK)),
+                product.get("code.text").or(product.get("code.coding.display")).unwrap_or(&product.id).into(),
+                text(product.get("form.coding.display")),
+            ],
+        );
+    }
+}
+
+/// A lab or diagnostic result into `labuitslag`, and its test into `bepaling` (a test without
+/// an NHG table 45 number gets the lab's own code: L and its LOINC code's digits). `contact`
+/// and `episode` are the GP contact and episode it belongs to, if any.
+pub fn lab_result(t: &mut Tables, o: &Fixture, keys: &mut Keys, contact: Value, episode: Value) {
+    let nhg = o.code_in("code", NHG_45);
+    let loinc = o.code_in("code", LOINC);
+    let Some(code) = nhg
+        .map(str::to_owned)
+        .or_else(|| loinc.map(|l| format!("L{}", l.replace('-', "")).chars().take(6).collect::<String>()))
+    else {
+        return;
+    };
+    if keys.first_row("bepaling", &code) {
+        let coding = o.each("code.coding").into_iter().find(|c| c.get("code") == Some(code.as_str()));
+        let name = coding
+            .and_then(|c| c.get("display"))
+            .or(o.get("code.coding.display"))
+            .or(o.get("code.text"))
+            .unwrap_or(&code)
+            .to_owned();
+        t.add(
+            "bepaling",
+            vec![
+                code.as_str().into(),
+                name.into(),
+                text(o.get("valueQuantity.code").or(o.get("valueQuantity.unit"))),
+                text(loinc),
+                comma(o.get("referenceRange.low.value")),
+                comma(o.get("referenceRange.high.value")),
+            ],
+        );
+    }
+    // The result as the lab sent it: text, with a decimal comma.
+    let result = o
+        .get("valueQuantity.value")
+        .map(|v| v.replace('.', ","))
+        .or(o.get("valueString").map(str::to_owned))
+        .or(o.get("valueCodeableConcept.coding.display").map(str::to_owned))
+        .or(o.get("valueCodeableConcept.text").map(str::to_owned));
+    let key = t.next_id("labuitslag");
+    keys.insert(o, key);
+    t.add(
+        "labuitslag",
+        vec![
+            Value::Int(key),
+            keys.value(o.reference("subject")),
+            contact,
+            episode,
+            keys.value(o.reference("performer")),
+            code.into(),
+            opt(result.map(Value::from)),
+            timestamp(o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start"))),
+            (if o.get("status") == Some("preliminary") { "V" } else { "D" }).into(),
+            yes_no(false),
+        ],
+    );
+}
