@@ -145,17 +145,18 @@ const COMPLAINTS: &[(&str, &str, [&str; 4])] = &[
     ),
 ];
 
-/// NHG table 45 code, description, unit, LOINC, low, high, result generator kind.
-const TESTS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    ("3208", "glucose nuchter, art/cap (lab)", "mmol/L", "1558-6", "3,5", "5,6"),
-    ("382", "Hb (hemoglobine)", "mmol/L", "718-7", "7,5", "10,0"),
-    ("2431", "kreatinine (bloed)", "umol/L", "14682-9", "60", "110"),
-    ("2856", "HbA1c (IFCC)", "mmol/mol", "59261-8", "20", "42"),
-    ("1780", "cholesterol totaal", "mmol/L", "2093-3", "", "5,0"),
-    ("3213", "kalium (bloed)", "mmol/L", "2823-3", "3,5", "5,0"),
-    ("1744", "systolische bloeddruk", "mm[Hg]", "8480-6", "90", "140"),
-    ("1743", "diastolische bloeddruk", "mm[Hg]", "8462-4", "60", "90"),
-    ("2063", "nitriet (urine, stick)", "", "5802-4", "", ""),
+/// NHG table 45 code, description, unit, LOINC, low, high, material (BLD blood, URI urine;
+/// empty for a measurement in the practice, which has no specimen).
+const TESTS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
+    ("3208", "glucose nuchter, art/cap (lab)", "mmol/L", "1558-6", "3,5", "5,6", "BLD"),
+    ("382", "Hb (hemoglobine)", "mmol/L", "718-7", "7,5", "10,0", "BLD"),
+    ("2431", "kreatinine (bloed)", "umol/L", "14682-9", "60", "110", "BLD"),
+    ("2856", "HbA1c (IFCC)", "mmol/mol", "59261-8", "20", "42", "BLD"),
+    ("1780", "cholesterol totaal", "mmol/L", "2093-3", "", "5,0", "BLD"),
+    ("3213", "kalium (bloed)", "mmol/L", "2823-3", "3,5", "5,0", "BLD"),
+    ("1744", "systolische bloeddruk", "mm[Hg]", "8480-6", "90", "140", ""),
+    ("1743", "diastolische bloeddruk", "mm[Hg]", "8462-4", "60", "90", ""),
+    ("2063", "nitriet (urine, stick)", "", "5802-4", "", "", "URI"),
 ];
 
 /// HPK code, PRK code, name, form, dosage text, times per day.
@@ -294,9 +295,9 @@ fn reference_data(t: &mut Tables) {
             yes_no(true),
         ],
     );
-    for (code, name, unit, loinc, low, high) in TESTS {
-        let blank = |s: &str| if s.is_empty() { Value::Null } else { s.into() };
-        t.add("bepaling", vec![(*code).into(), (*name).into(), blank(unit), (*loinc).into(), blank(low), blank(high)]);
+    for (code, name, unit, loinc, low, high, material) in TESTS {
+        let row = [*code, *name, *unit, *loinc, *low, *high, *material];
+        t.add("bepaling", row.iter().map(|v| blank_null(v)).collect());
     }
     for (hpk, prk, name, form, _, _) in MEDICINES {
         t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), (*name).into(), (*form).into()]);
@@ -464,7 +465,7 @@ fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
     for n in 0..rng.range(3, 25) {
         ids.lab += 1;
         let test = rng.range(0, TESTS.len() as i64 - 1) as usize;
-        let (code, _, _, _, _, _) = TESTS[test];
+        let (code, ..) = TESTS[test];
         let days_ago = if n % 5 == 4 { rng.range(430, 5 * 365) } else { rng.range(1, 420) };
         let day = opts.anchor - Duration::days(days_ago);
         let result = lab_value(&mut rng, test);

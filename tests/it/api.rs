@@ -16,6 +16,7 @@ pub const MAPPED_TYPES: &[&str] = &[
     "Organization",
     "Patient",
     "Practitioner",
+    "Specimen",
 ];
 
 fn outcome_code(body: &Json) -> &str {
@@ -198,6 +199,42 @@ fn include_adds_the_general_practitioner_once() {
     assert_eq!(reply.body["total"], 1, "included resources are not counted");
     let gp = entries[0]["resource"]["generalPractitioner"][0]["reference"].as_str().expect("gp reference");
     assert_eq!(format!("Practitioner/{}", entries[1]["resource"]["id"].as_str().expect("id")), gp);
+}
+
+/// The GP lab request's includes: every specimen a result points to comes along once, as an
+/// include; blood pressures (no material) point to none.
+#[test]
+fn lab_results_include_their_specimens() {
+    let app = spawn_app();
+    let mut seen_specimen = false;
+    for i in 0..app.tokens.len() {
+        let path = format!(
+            "Observation?code={LAB_SYSTEM}|&_include=Observation:related-target&_include=Observation:specimen&_count=1000"
+        );
+        let reply = app.get(&path, Some(app.token(i)));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let entries = reply.body["entry"].as_array().cloned().unwrap_or_default();
+        let mut wanted: Vec<String> = entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "match")
+            .filter_map(|e| e["resource"]["specimen"]["reference"].as_str().map(str::to_owned))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut included: Vec<String> = entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .map(|e| format!("Specimen/{}", e["resource"]["id"].as_str().unwrap_or_default()))
+            .collect();
+        included.sort();
+        assert_eq!(included, wanted, "each referenced specimen once");
+        for e in entries.iter().filter(|e| e["search"]["mode"] == "match") {
+            let blood_pressure = e["resource"]["code"]["coding"][0]["code"] == "1744";
+            assert!(!blood_pressure || e["resource"]["specimen"].is_null(), "a blood pressure has no specimen");
+        }
+        seen_specimen |= !included.is_empty();
+    }
+    assert!(seen_specimen, "the demo patients have lab results with specimens");
 }
 
 #[test]

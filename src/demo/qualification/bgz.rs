@@ -502,7 +502,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 staff,
             },
             "zib-LaboratoryTestResult-Observation" => {
-                shared::lab_result(t, o, keys, Value::Null, Value::Null);
+                shared::lab_result(t, fixtures, o, keys, Value::Null, Value::Null);
                 continue;
             }
             _ => continue,

@@ -99,7 +99,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
         } else if observation.code_in("code", shared::NHG_45).is_some() {
             let contact = keys.value(observation.reference("context"));
             let episode = episode_of(observation, keys);
-            shared::lab_result(t, observation, keys, contact, episode);
+            shared::lab_result(t, fixtures, observation, keys, contact, episode);
         }
     }
 }

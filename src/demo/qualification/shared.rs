@@ -100,10 +100,21 @@ pub fn products(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     }
 }
 
+/// The local material code (bepaling.materiaal) of the specimen a result was measured in.
+fn material(fixtures: &Fixtures, o: &Fixture) -> Option<&'static str> {
+    let specimen = o.reference("specimen").and_then(|r| fixtures.get(r))?;
+    match specimen.code_in("type", SNOMED)? {
+        "119297000" => Some("BLD"),
+        "122575003" => Some("URI"),
+        _ => None,
+    }
+}
+
 /// A lab or diagnostic result into `labuitslag`, and its test into `bepaling` (a test without
-/// an NHG table 45 number gets the lab's own code: L and its LOINC code's digits). `contact`
+/// an NHG table 45 number gets the lab's own code: L and its LOINC code's digits; its material
+/// is that of the result's specimen). `contact`
 /// and `episode` are the GP contact and episode it belongs to, if any.
-pub fn lab_result(t: &mut Tables, o: &Fixture, keys: &mut Keys, contact: Value, episode: Value) {
+pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut Keys, contact: Value, episode: Value) {
     let nhg = o.code_in("code", NHG_45);
     let loinc = o.code_in("code", LOINC);
     let Some(code) = nhg
@@ -129,6 +140,7 @@ pub fn lab_result(t: &mut Tables, o: &Fixture, keys: &mut Keys, contact: Value, 
                 text(loinc),
                 comma(o.get("referenceRange.low.value")),
                 comma(o.get("referenceRange.high.value")),
+                opt(material(fixtures, o).map(Value::from)),
             ],
         );
     }
