@@ -130,26 +130,30 @@ fn demo_prepares_a_valid_setup() {
     assert!(String::from_utf8_lossy(&too_few.stderr).contains("between 10 and 100000"));
 }
 
+/// `validate` on the demo set plus one extra mapping file `flag.yaml` with `text`: the exit
+/// code, the output, and the extra file's path as the output names it.
+fn validate_with_flag(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().expect("temp");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    std::fs::write(mappings.join("flag.yaml"), text).expect("write");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &mappings);
+    let (code, out) = validate(&config);
+    (code, out, mappings.join("flag.yaml").display().to_string())
+}
+
 /// `validate` warns about what would break the MedMij response rules of shared/medmij.md §4.4:
 /// references the set cannot resolve, CodeableConcepts without text, incomplete Identifiers.
 #[test]
 fn validate_warns_about_unresolvable_references_and_incomplete_codes() {
-    let dir = tempfile::tempdir().expect("temp");
-    let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
-    std::fs::write(
-        mappings.join("flag.yaml"),
+    let (code, out, file) = validate_with_flag(
         "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id, p FROM t WHERE p = :patient\nid: \"flag-{id}\"\n\
          template:\n  status: active\n  identifier:\n    - value: \"{id}\"\n  code:\n    coding:\n      - { system: \"http://snomed.info/sct\", code: \"1\" }\n  \
          subject: { reference: \"Patient/{p}\", display: x }\n  author: { reference: \"Organization/unit-{id}\", display: x }\n  \
          encounter: { reference: \"Encounter/visit-{id}\", display: x }\n",
-    )
-    .expect("write");
-    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
-    let config = write_config(dir.path(), &demo_db().path, &mappings);
-    let (code, out) = validate(&config);
+    );
     assert_eq!(code, 0, "warnings only: {out}");
-    let file = mappings.join("flag.yaml").display().to_string();
     for expected in [
         format!("{file}:8:7: warning: `identifier`: every Identifier needs a `system` (or `type`) and a `value`"),
         format!("{file}:10:5: warning: `code`: a CodeableConcept needs a coding `display`, a `text` or an extension"),
@@ -165,21 +169,12 @@ fn validate_warns_about_unresolvable_references_and_incomplete_codes() {
 /// other a single value (FHIR JSON), or other implementations reject the resource.
 #[test]
 fn validate_checks_which_elements_repeat() {
-    let dir = tempfile::tempdir().expect("temp");
-    let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
-    std::fs::write(
-        mappings.join("flag.yaml"),
+    let (code, out, file) = validate_with_flag(
         "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id, p FROM t WHERE p = :patient\nid: \"flag-{id}\"\n\
          template:\n  status: [active]\n  identifier: { system: \"urn:x\", value: \"{id}\" }\n  \
          code: { text: x, coding: [{ system: \"urn:x\", code: \"1\", display: x }] }\n  subject: { reference: \"Patient/{p}\", display: x }\n",
-    )
-    .expect("write");
-    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
-    let config = write_config(dir.path(), &demo_db().path, &mappings);
-    let (code, out) = validate(&config);
+    );
     assert_eq!(code, 64, "{out}");
-    let file = mappings.join("flag.yaml").display().to_string();
     for expected in [
         format!("{file}:6:3: error: `status` occurs at most once in Flag: write one value, not a list"),
         format!("{file}:7:3: error: `identifier` repeats in Flag: write it as a list"),
