@@ -602,6 +602,13 @@ struct Meting<'a> {
     staff: Option<i64>,
 }
 
+impl<'a> Meting<'a> {
+    /// A measurement at one moment by a staff member, without period or remark.
+    fn measured(kind: &'a str, at: Value, values: [Value; 4], staff: i64) -> Self {
+        Meting { kind, at, values, start: None, end: None, remark: None, staff: Some(staff) }
+    }
+}
+
 fn add_meting(t: &mut Tables, p: &PatientContext<'_>, m: Meting<'_>) {
     let id = t.next_id("meting");
     let [value, value2, code, code2] = m.values;
@@ -647,20 +654,17 @@ fn measurements(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
             add_meting(
                 t,
                 p,
-                Meting {
-                    kind: "RR",
-                    at: at(days_ago(p, when(r, n)), office_hours(r)),
-                    values: [
+                Meting::measured(
+                    "RR",
+                    at(days_ago(p, when(r, n)), office_hours(r)),
+                    [
                         systolic.to_string().into(),
                         diastolic.to_string().into(),
                         (*r.pick(&["STD", "STD", "L"])).into(),
                         (*r.pick(&["ZIT", "ZIT", "ZIT", "LIG"])).into(),
                     ],
-                    start: None,
-                    end: None,
-                    remark: None,
-                    staff: Some(staff),
-                },
+                    staff,
+                ),
             );
         }
     }
@@ -671,20 +675,17 @@ fn measurements(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
             add_meting(
                 t,
                 p,
-                Meting {
-                    kind: "GEW",
-                    at: at(days_ago(p, when(r, n)), office_hours(r)),
-                    values: [
+                Meting::measured(
+                    "GEW",
+                    at(days_ago(p, when(r, n)), office_hours(r)),
+                    [
                         comma(weight + r.range(-30, 30)),
                         Value::Null,
                         (*r.pick(&["MINIMAL", "FULL"])).into(),
                         Value::Null,
                     ],
-                    start: None,
-                    end: None,
-                    remark: None,
-                    staff: Some(staff),
-                },
+                    staff,
+                ),
             );
         }
     }

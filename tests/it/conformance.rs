@@ -221,7 +221,8 @@ fn run_script(file: &Path, base: &str, tokens: &[demo::qualification::Qualificat
                     }
                     let url = substitute(&child_value(step, "url"), &variables);
                     let with_token = step.descendants().any(|n| n.tag_name().name() == "requestHeader");
-                    last = Some(Last { reply: raw_get(&url, with_token.then_some(token.as_str())), url });
+                    // As a browser or download manager sends it: no Accept header.
+                    last = Some(Last { reply: get_url(&url, with_token.then_some(token.as_str()), None), url });
                 }
                 ("include", Some(component)) => {
                     if let Some(last) = &last {
@@ -290,26 +291,6 @@ fn request(url: &str, token: Option<&str>, run: &mut Run, at: &str) -> Reply {
         run.pairs.push(serde_json::json!({"json": json.body, "xml": xml.text}));
     }
     json
-}
-
-/// A GET as a browser or download manager sends it: no Accept header.
-fn raw_get(url: &str, token: Option<&str>) -> Reply {
-    let mut request = ureq::get(url);
-    if let Some(t) = token {
-        request = request.set("Authorization", &format!("Bearer {t}"));
-    }
-    let response = match request.call() {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{url}: {e}"),
-    };
-    let status = response.status();
-    let content_type = response.header("Content-Type").unwrap_or_default().to_owned();
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("body");
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
-    Reply { status, content_type, body, text }
 }
 
 /// medmij/assert.response.successfulSearch and the generic rules of shared/medmij.md §4.4.

@@ -281,7 +281,10 @@ pub fn get_url(url: &str, token: Option<&str>, accept: Option<&str>) -> Reply {
     };
     let status = response.status();
     let content_type = response.header("Content-Type").unwrap_or_default().to_owned();
-    let text = response.into_string().expect("body");
+    // Bytes, not a string: a raw Binary read (a PDF) is not UTF-8.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_str(&text).unwrap_or(Json::String(text.clone()));
     Reply { status, content_type, body, text }
 }
