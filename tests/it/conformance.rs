@@ -485,3 +485,24 @@ fn check_expression(expression: &str, reply: &Reply, run: &mut Run) -> bool {
     }
     false
 }
+
+/// `Type:param:Target` includes follow only references to Target: the qualification patient
+/// XXX_Helleman pays one coverage himself and has an insurer for the other.
+#[test]
+fn type_qualified_includes_follow_only_their_target() {
+    let (root, _dir, tokens) = qualification_server();
+    let token = tokens.iter().find(|t| t.resource_id == "medmij-bgz-patient-ts-01").map(|t| t.token.clone());
+    let token = token.expect("a token for XXX_Helleman");
+    for target in ["Patient", "Organization"] {
+        let url = format!("{root}/fhir/stu3/bgz/Coverage?_include=Coverage:payor:{target}");
+        let reply = get_url(&url, Some(&token), None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let entries = reply.body["entry"].as_array().cloned().unwrap_or_default();
+        let included: Vec<&str> = entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .filter_map(|e| e["resource"]["resourceType"].as_str())
+            .collect();
+        assert_eq!(included, [target], "{url}");
+    }
+}
