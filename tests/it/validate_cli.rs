@@ -183,3 +183,30 @@ fn validate_checks_which_elements_repeat() {
     }
     assert!(!out.contains(":8:"), "code and its coding list are right: {out}");
 }
+
+/// `demo --qualification` over the folder of all demo-his sets: one service per set, the
+/// Nictiz test tokens that stand for a patient (a valid BSN, each token once), and a config
+/// that validates.
+#[test]
+fn demo_with_qualification_data_serves_every_set() {
+    let dir = tempfile::tempdir().expect("temp");
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/nictiz-testscripts");
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["demo", "--no-serve", "--qualification", scripts, "--mappings"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his"))
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .expect("run demo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = std::fs::read_to_string(dir.path().join("dva-connector.toml")).expect("config");
+    for base in ["/fhir/stu3/gp-data", "/fhir/stu3/bgz", "/fhir/stu3/pdfa"] {
+        assert!(config.contains(&format!("base_path = \"{base}\"")), "{config}");
+    }
+    let tokens: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tokens.json")).expect("tokens")).expect("json");
+    assert!(tokens.iter().any(|t| t["accessToken"] == "Bearer 0aed465d-aab0-4417-9b3c-e6f635892fea"));
+    let (code, out) = validate(&dir.path().join("dva-connector.toml"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 data services"), "{out}");
+}
