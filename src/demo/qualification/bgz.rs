@@ -6,7 +6,7 @@
 //! person, a practitioner role) is left out.
 
 use super::fixture::{Element, Fixture};
-use super::shared::{comma, date, integer, timestamp, LOINC, SNOMED};
+use super::shared::{comma, date, integer, timestamp, AGB, LOINC, SNOMED, URA};
 use super::{shared, text, Fixtures, Keys};
 use crate::demo::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -17,8 +17,6 @@ const ICD10: &str = "urn:oid:2.16.840.1.113883.6.90";
 const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 const ORGANIZATION_TYPE: &str = "http://nictiz.nl/fhir/NamingSystem/organization-type";
 const UZOVI: &str = "http://fhir.nl/fhir/NamingSystem/uzovi";
-const URA: &str = "http://fhir.nl/fhir/NamingSystem/ura";
-const AGB: &str = "http://fhir.nl/fhir/NamingSystem/agb-z";
 const SD: &str = "http://nictiz.nl/fhir/StructureDefinition/";
 const BODY_SITE_QUALIFIER: &str = "http://nictiz.nl/fhir/StructureDefinition/BodySite-Qualifier";
 

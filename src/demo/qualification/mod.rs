@@ -153,8 +153,8 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             vec![
                 Value::Int(key),
                 org.get("name").unwrap_or("Zorgaanbieder").into(),
-                opt(identifier(org, "http://fhir.nl/fhir/NamingSystem/agb-z").map(Value::from)),
-                opt(identifier(org, "http://fhir.nl/fhir/NamingSystem/ura").map(Value::from)),
+                opt(identifier(org, shared::AGB).map(Value::from)),
+                opt(identifier(org, shared::URA).map(Value::from)),
                 opt(telecom(org, "phone").map(Value::from)),
                 opt(address.and_then(street).map(Value::from)),
                 opt(address.and_then(house_number).map(Value::from)),
@@ -176,7 +176,7 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             vec![
                 Value::Int(key),
                 Value::Int(practice),
-                opt(identifier(practitioner, "http://fhir.nl/fhir/NamingSystem/agb-z").map(Value::from)),
+                opt(identifier(practitioner, shared::AGB).map(Value::from)),
                 opt(name.and_then(initials).map(Value::from)),
                 opt(name.and_then(prefix).map(Value::from)),
                 name.and_then(|n| n.get("family")).unwrap_or("Onbekend").into(),

@@ -12,6 +12,8 @@ pub const LOINC: &str = "http://loinc.org";
 pub const NHG_45: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
 pub const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
 pub const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
+pub const AGB: &str = "http://fhir.nl/fhir/NamingSystem/agb-z";
+pub const URA: &str = "http://fhir.nl/fhir/NamingSystem/ura";
 
 pub fn date(d: Option<NaiveDate>) -> Value {
     opt(d.map(Value::Date))
