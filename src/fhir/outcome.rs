@@ -13,6 +13,8 @@ pub enum IssueType {
     Security,
     Transient,
     TooCostly,
+    /// Content beyond a limit of the server (a denial-of-service protection).
+    TooLong,
     Exception,
     Conflict,
 }
@@ -28,6 +30,7 @@ impl IssueType {
             IssueType::Security => "security",
             IssueType::Transient => "transient",
             IssueType::TooCostly => "too-costly",
+            IssueType::TooLong => "too-long",
             IssueType::Exception => "exception",
             IssueType::Conflict => "conflict",
         }

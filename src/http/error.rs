@@ -31,6 +31,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, IssueType::Invalid, text)
     }
 
+    /// A search the server refuses: bad syntax, or beyond one of its limits.
+    pub fn bad_search(e: crate::search::SearchError) -> Self {
+        let issue = if e.limit { IssueType::TooLong } else { IssueType::Invalid };
+        Self::new(StatusCode::BAD_REQUEST, issue, e.message)
+    }
+
     pub fn not_found(text: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, IssueType::NotFound, text)
     }

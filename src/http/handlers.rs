@@ -124,7 +124,7 @@ async fn search_in(
     let (snapshot, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
     let (max, query) = if lastn { split_max(req.query_string())? } else { (0, req.query_string().to_owned()) };
-    let request = service.parse_search(&resource_type, &query).map_err(|e| ApiError::bad_request(e.0))?;
+    let request = service.parse_search(&resource_type, &query).map_err(ApiError::bad_search)?;
     let base = base_url(&req, &snapshot, &service.base_path);
     let link_path = if lastn { format!("{resource_type}/$lastn") } else { resource_type.clone() };
     let mut echo = request.echo.clone();
@@ -201,9 +201,8 @@ async fn read_in(
             id.chars().take(40).filter(|c| !c.is_control()).collect::<String>()
         )));
     }
-    if let Some((key, _)) =
-        crate::search::pairs(req.query_string()).unwrap_or_default().into_iter().find(|(k, _)| k != "_format")
-    {
+    let params = crate::search::pairs(req.query_string()).map_err(ApiError::bad_search)?;
+    if let Some((key, _)) = params.into_iter().find(|(k, _)| k != "_format") {
         return Err(ApiError::bad_request(format!(
             "a read takes no parameters besides _format, found `{}`",
             key.chars().take(40).collect::<String>()

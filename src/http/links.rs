@@ -1,5 +1,6 @@
 //! Absolute URLs for Bundle links and fullUrls.
 
+use super::Connection;
 use crate::runtime::Snapshot;
 use actix_web::HttpRequest;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -26,8 +27,16 @@ pub fn base_url(req: &HttpRequest, snapshot: &Snapshot, base_path: &str) -> Stri
     match &snapshot.settings.public_url {
         Some(public) => format!("{public}{base_path}"),
         None => {
+            let connection = req.conn_data::<Connection>();
             let info = req.connection_info();
-            format!("{}://{}{base_path}", info.scheme(), info.host())
+            // Over TLS the scheme is ours to know; behind a proxy it is what the proxy says.
+            let scheme = if connection.is_some_and(|c| c.tls) { "https" } else { info.scheme() };
+            // A request without a Host header (HTTP/1.0) gets the address it came in on.
+            let host = match connection.and_then(|c| c.local) {
+                Some(local) if !req.headers().contains_key(actix_web::http::header::HOST) => local.to_string(),
+                _ => info.host().to_owned(),
+            };
+            format!("{scheme}://{host}{base_path}")
         }
     }
 }

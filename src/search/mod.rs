@@ -3,6 +3,7 @@
 //! Request values only ever become binds (invariant 2); column names come from mapping files.
 
 mod criteria;
+pub mod limits;
 mod params;
 mod sql;
 

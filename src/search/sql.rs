@@ -10,54 +10,122 @@ use dva_source_api::{SqlStyle, Statement, Value};
 /// Parent keys per child statement (an `IN (...)` list); keeps every driver's bind limit.
 pub const CHILD_BATCH: usize = 500;
 
-/// A predicate under construction; constants fold away before reaching SQL.
+/// Items in one `IN (...)` list: Oracle takes at most 1,000; longer lists become several.
+const IN_LIST_MAX: usize = 500;
+
+/// A predicate under construction; constants fold away before reaching SQL. It is rendered
+/// only at the end, so that equality alternatives on one column become one `IN (...)` and
+/// long `AND`/`OR` lists nest as balanced trees: no database's expression-depth limit (SQLite's
+/// is 1,000) is ever what stops a search.
 #[derive(Debug, Clone, PartialEq)]
 enum Pred {
     True,
     False,
+    /// `q.column` equals one of `values`.
+    In {
+        column: String,
+        values: Vec<Value>,
+    },
+    /// SQL text with `?` for each of its binds.
     Sql(String, Vec<Value>),
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
 }
 
 impl Pred {
+    fn eq(column: &str, value: Value) -> Pred {
+        Pred::In { column: column.to_owned(), values: vec![value] }
+    }
+
     fn and(preds: Vec<Pred>) -> Pred {
-        let mut sql = Vec::new();
-        let mut binds = Vec::new();
+        let mut out = Vec::with_capacity(preds.len());
         for p in preds {
             match p {
                 Pred::False => return Pred::False,
                 Pred::True => {}
-                Pred::Sql(s, b) => {
-                    sql.push(s);
-                    binds.extend(b);
-                }
+                Pred::And(inner) => out.extend(inner),
+                other => out.push(other),
             }
         }
-        match sql.len() {
+        match out.len() {
             0 => Pred::True,
-            1 => Pred::Sql(sql.remove(0), binds),
-            _ => Pred::Sql(format!("({})", sql.join(" AND ")), binds),
+            1 => out.remove(0),
+            _ => Pred::And(out),
         }
     }
 
     fn or(preds: Vec<Pred>) -> Pred {
-        let mut sql = Vec::new();
-        let mut binds = Vec::new();
+        let mut out: Vec<Pred> = Vec::with_capacity(preds.len());
+        let mut flat = Vec::with_capacity(preds.len());
         for p in preds {
+            match p {
+                Pred::Or(inner) => flat.extend(inner),
+                other => flat.push(other),
+            }
+        }
+        for p in flat {
             match p {
                 Pred::True => return Pred::True,
                 Pred::False => {}
-                Pred::Sql(s, b) => {
-                    sql.push(s);
-                    binds.extend(b);
+                Pred::In { column, values } => {
+                    // Alternatives on one column join one list.
+                    let same = out.iter_mut().find_map(|q| match q {
+                        Pred::In { column: c, values: v } if *c == column => Some(v),
+                        _ => None,
+                    });
+                    match same {
+                        Some(list) => list.extend(values),
+                        None => out.push(Pred::In { column, values }),
+                    }
                 }
+                other => out.push(other),
             }
         }
-        match sql.len() {
+        match out.len() {
             0 => Pred::False,
-            1 => Pred::Sql(sql.remove(0), binds),
-            _ => Pred::Sql(format!("({})", sql.join(" OR ")), binds),
+            1 => out.remove(0),
+            _ => Pred::Or(out),
         }
     }
+
+    /// SQL text with `?` placeholders, and the binds in their order.
+    fn render(self) -> (String, Vec<Value>) {
+        match self {
+            // Folded away by `and`/`or` before rendering, except a whole predicate of one.
+            Pred::True => ("1 = 1".into(), Vec::new()),
+            Pred::False => ("1 = 0".into(), Vec::new()),
+            Pred::Sql(sql, binds) => (sql, binds),
+            Pred::In { column, values } => {
+                let lists: Vec<(String, Vec<Value>)> = values
+                    .chunks(IN_LIST_MAX)
+                    .map(|chunk| {
+                        let sql = if chunk.len() == 1 {
+                            format!("q.{column} = ?")
+                        } else {
+                            format!("q.{column} IN ({})", vec!["?"; chunk.len()].join(", "))
+                        };
+                        (sql, chunk.to_vec())
+                    })
+                    .collect();
+                balanced(lists, "OR")
+            }
+            Pred::And(preds) => balanced(preds.into_iter().map(Pred::render).collect(), "AND"),
+            Pred::Or(preds) => balanced(preds.into_iter().map(Pred::render).collect(), "OR"),
+        }
+    }
+}
+
+/// `a OP b OP c OP d` as `((a OP b) OP (c OP d))`: nesting grows with the logarithm of the
+/// number of parts, not with the number.
+fn balanced(mut parts: Vec<(String, Vec<Value>)>, op: &str) -> (String, Vec<Value>) {
+    if parts.len() <= 1 {
+        return parts.pop().unwrap_or_else(|| ("1 = 1".into(), Vec::new()));
+    }
+    let right = parts.split_off(parts.len() / 2);
+    let (left_sql, mut binds) = balanced(parts, op);
+    let (right_sql, right_binds) = balanced(right, op);
+    binds.extend(right_binds);
+    (format!("({left_sql} {op} {right_sql})"), binds)
 }
 
 /// `?` stands for every placeholder until [`Builder::finish`] numbers them for the dialect.
@@ -152,7 +220,8 @@ pub fn page_statement(
     }
     let mut b = Builder::new(style);
     b.subquery(&mapping.query, |_| patient.clone());
-    if let Pred::Sql(sql, binds) = pred {
+    if pred != Pred::True {
+        let (sql, binds) = pred.render();
         b.push_pred("WHERE", &sql, binds);
     }
     b.order_by(&mapping.order_by);
@@ -218,9 +287,7 @@ fn token_pred(m: &TokenMatch, v: &TokenValue, tables: &[CodeTable]) -> Pred {
             (_, None) => Pred::True,
             (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
             (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
-            (Some(Source::Column { name, .. }), Some(s)) => {
-                Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())])
-            }
+            (Some(Source::Column { name, .. }), Some(s)) => Pred::eq(name, Value::Text(s.to_owned())),
             // The table's Codings carry the system; matched below.
             (None, Some(_)) => Pred::True,
         };
@@ -239,15 +306,13 @@ fn token_pred(m: &TokenMatch, v: &TokenValue, tables: &[CodeTable]) -> Pred {
         (_, None) => Pred::True,
         (Some(Source::Literal(l)), Some(s)) => bool_pred(l == s),
         (Some(Source::Column { name, .. }), Some("")) => Pred::Sql(format!("q.{name} IS NULL"), vec![]),
-        (Some(Source::Column { name, .. }), Some(s)) => {
-            Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(s.to_owned())])
-        }
+        (Some(Source::Column { name, .. }), Some(s)) => Pred::eq(name, Value::Text(s.to_owned())),
         (None, Some(_)) => Pred::False,
     };
     let code_ok = match (&m.code, &v.code) {
         (Source::Literal(l), Some(c)) => bool_pred(l == c),
         (Source::Literal(_), None) => Pred::True,
-        (Source::Column { name, .. }, Some(c)) => Pred::Sql(format!("q.{name} = ?"), vec![Value::Text(c.clone())]),
+        (Source::Column { name, .. }, Some(c)) => Pred::eq(name, Value::Text(c.clone())),
         (Source::Column { name, .. }, None) => Pred::Sql(format!("q.{name} IS NOT NULL"), vec![]),
     };
     Pred::and(vec![system_ok, code_ok])
@@ -268,8 +333,7 @@ fn in_list(column: &str, codes: Vec<String>) -> Pred {
     if codes.is_empty() {
         return Pred::False;
     }
-    let marks = vec!["?"; codes.len()].join(", ");
-    Pred::Sql(format!("q.{column} IN ({marks})"), codes.into_iter().map(Value::Text).collect())
+    Pred::In { column: column.to_owned(), values: codes.into_iter().map(Value::Text).collect() }
 }
 
 fn bool_pred(b: bool) -> Pred {
@@ -395,6 +459,68 @@ mod tests {
         let s = statement(dva_source_api::Dialect::Postgres.into(), hostile);
         let placeholders = (1..=s.binds.len()).filter(|n| s.sql.contains(&format!("${n}"))).count();
         assert_eq!(placeholders, s.binds.len(), "every bind has its placeholder: {}", s.sql);
+    }
+
+    /// The deepest nesting of parentheses in a statement.
+    fn nesting(sql: &str) -> usize {
+        let (mut depth, mut max) = (0usize, 0usize);
+        for c in sql.chars() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        max
+    }
+
+    /// Regression: 1,000 OR values made a 1,000-deep expression that SQLite refuses ("Expression
+    /// tree is too large"). Equalities on one column are one `IN` list (at most 500 items, for
+    /// Oracle), and what cannot be a list nests as a balanced tree.
+    #[test]
+    fn many_values_make_lists_and_shallow_trees() {
+        let set = lab_mapping();
+        let journal = set.for_type("Observation").find(|m| m.name == "observation-journal").expect("journal mapping");
+        let codes: Vec<TokenValue> =
+            (0..1000).map(|i| TokenValue { system: None, code: Some(format!("v{i}")) }).collect();
+        let dates: Vec<crate::search::DateValue> = (0..1000)
+            .map(|_| crate::search::DateValue::parse("ne2020-01-01", chrono_tz::Europe::Amsterdam).expect("date"))
+            .collect();
+        for (name, criterion) in [("code", Criterion::Token(codes)), ("date", Criterion::Date(dates))] {
+            let criteria = vec![(name.to_owned(), criterion)];
+            let Some(s) = page_statement(
+                journal,
+                dva_source_api::Dialect::Oracle.into(),
+                &Value::Int(1),
+                &criteria,
+                &set.code_tables,
+                10,
+                0,
+            ) else {
+                continue;
+            };
+            let depth = nesting(&s.sql);
+            assert!(depth < 20, "{name}: nesting {depth}");
+            if name == "code" {
+                assert!(s.sql.contains(" IN ("), "code values are one list: {}", &s.sql[..200.min(s.sql.len())]);
+            }
+            for list in s.sql.split(" IN (").skip(1) {
+                let items = list.split(')').next().unwrap_or_default().matches('?').count();
+                assert!(items <= IN_LIST_MAX, "{name}: an IN list of {items}");
+            }
+        }
+        let repeated: Vec<(String, Criterion)> = (0..1000)
+            .map(|_| {
+                let v = crate::search::DateValue::parse("ge2020", chrono_tz::Europe::Amsterdam).expect("date");
+                ("date".to_owned(), Criterion::Date(vec![v]))
+            })
+            .collect();
+        let s = page_statement(journal, dva_source_api::Dialect::Sqlite.into(), &Value::Int(1), &repeated, &[], 10, 0)
+            .expect("a statement");
+        assert!(nesting(&s.sql) < 20, "repeated parameters nest {}", nesting(&s.sql));
     }
 
     /// Child rows come in one statement per 500 parent keys, never one per parent row.

@@ -16,6 +16,7 @@ mod hostile;
 mod inspect;
 mod introspection;
 mod isolation;
+mod limits;
 mod logs;
 mod mapping_sets;
 mod odbc_types;
