@@ -55,6 +55,11 @@ impl JwtValidator {
             return Err(refuse("not a JWS"));
         };
         let header: Json = decode_json(header).ok_or(refuse("bad header"))?;
+        // RFC 7515 4.1.11: a recipient must refuse critical extensions it does not understand;
+        // this one understands none (and `crit` may not name the registered ones).
+        if header.get("crit").is_some() {
+            return Err(refuse("critical header extension"));
+        }
         let alg = header["alg"].as_str().and_then(Algorithm::from_name).ok_or(refuse("algorithm not supported"))?;
         if !self.settings.algorithms.contains(&alg) {
             return Err(refuse("algorithm not allowed"));

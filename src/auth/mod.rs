@@ -88,6 +88,9 @@ pub enum AuthError {
     Missing,
     #[error("the Authorization header is not a bearer token")]
     Malformed,
+    /// More than one `Authorization` header: which one counts is not ours to guess.
+    #[error("the request has more than one Authorization header")]
+    Duplicated,
     /// The reason is for metrics and logs only; the client learns just that it is invalid.
     #[error("the bearer token is not valid")]
     Invalid(&'static str),
@@ -104,6 +107,7 @@ impl AuthError {
         match self {
             AuthError::Missing => "missing",
             AuthError::Malformed => "malformed",
+            AuthError::Duplicated => "more than one Authorization header",
             AuthError::Invalid(reason) => reason,
             AuthError::OutOfScope => "out of scope",
             AuthError::Unavailable => "authorization server unavailable",

@@ -87,6 +87,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::OutOfScope => Self::new(StatusCode::FORBIDDEN, IssueType::Forbidden, e.to_string()),
+            AuthError::Duplicated => Self::bad_request(e.to_string()),
             AuthError::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Transient, e.to_string()),
             _ => Self::new(StatusCode::UNAUTHORIZED, IssueType::Login, e.to_string()),
         }

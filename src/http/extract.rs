@@ -24,8 +24,12 @@ impl FromRequest for Authenticated {
             return ready(Err(ApiError::internal()));
         };
         let snapshot = state.snapshot.load();
-        let header = req.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        let result = snapshot.auth.authenticate(header);
+        let mut headers = req.headers().get_all(header::AUTHORIZATION);
+        let first = headers.next().map(|h| h.to_str().ok());
+        let result = match (first, headers.next()) {
+            (_, Some(_)) => Err(AuthError::Duplicated),
+            (value, None) => snapshot.auth.authenticate(value.flatten()),
+        };
         // For the audit trail: who, as far as the token says, even when refused for scope.
         req.extensions_mut().insert(AuditSubject {
             bsn: result.as_ref().ok().map(|p| p.bsn.clone()),

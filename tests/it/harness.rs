@@ -358,3 +358,33 @@ pub fn start_serve(config: &Path, port: u16, setup: impl FnOnce(&mut std::proces
     assert!(up, "the server did not start");
     server
 }
+
+/// The responses on one connection after sending `bytes`: (status, body) each.
+pub fn exchange(app: &TestApp, bytes: &[u8]) -> Vec<(u16, String)> {
+    let port = app.base.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    // A refused head closes the connection; what is left unsent then does not matter.
+    let _ = std::io::Write::write_all(&mut stream, bytes);
+    let mut raw = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut raw);
+    parse_responses(&String::from_utf8_lossy(&raw))
+}
+
+fn parse_responses(mut text: &str) -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    while let Some(start) = text.find("HTTP/1.1 ") {
+        text = &text[start..];
+        let status = text[9..12].parse().unwrap_or(0);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+        let length = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let body = rest.get(..length).unwrap_or(rest).to_owned();
+        out.push((status, format!("{head}\r\n\r\n{body}")));
+        text = rest.get(length..).unwrap_or("");
+    }
+    out
+}

@@ -3,10 +3,7 @@
 //! (SQLite's expression depth answered 500 for 1,000 OR values) and never a bare status line.
 
 use crate::backends::backends;
-use crate::harness::{spawn_app, spawn_on, TestApp, BASE_PATH};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use crate::harness::{exchange, spawn_app, spawn_on, TestApp, BASE_PATH};
 
 fn values(n: usize, each: impl Fn(usize) -> String) -> String {
     (0..n).map(each).collect::<Vec<_>>().join(",")
@@ -60,36 +57,6 @@ fn search_limits_answer_the_same_on_every_backend() {
         let huge = format!("Observation?code={}", values(100_000, |i| format!("v{i}")));
         assert_eq!(outcome(&app, &huge).0, 414, "{backend}");
     }
-}
-
-/// The responses on one connection after sending `bytes`: (status, body) each.
-fn exchange(app: &TestApp, bytes: &[u8]) -> Vec<(u16, String)> {
-    let port = app.base.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap_or_default();
-    let mut stream = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    // A refused head closes the connection; what is left unsent then does not matter.
-    let _ = stream.write_all(bytes);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    parse_responses(&String::from_utf8_lossy(&raw))
-}
-
-fn parse_responses(mut text: &str) -> Vec<(u16, String)> {
-    let mut out = Vec::new();
-    while let Some(start) = text.find("HTTP/1.1 ") {
-        text = &text[start..];
-        let status = text[9..12].parse().unwrap_or(0);
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
-        let length = head
-            .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let body = rest.get(..length).unwrap_or(rest).to_owned();
-        out.push((status, format!("{head}\r\n\r\n{body}")));
-        text = rest.get(length..).unwrap_or("");
-    }
-    out
 }
 
 fn is_outcome(response: &str, issue: &str) -> bool {

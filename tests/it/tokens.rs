@@ -56,7 +56,14 @@ fn b64_json(v: &Json) -> String {
 
 /// A token signed with `alg` by the matching key (`kid` as given).
 fn sign(alg: &str, kid: &str, claims: &Json) -> String {
-    let signing_input = format!("{}.{}", b64_json(&json!({"alg": alg, "kid": kid, "typ": "JWT"})), b64_json(claims));
+    sign_with_header(json!({"alg": alg, "kid": kid, "typ": "JWT"}), claims)
+}
+
+/// A token with this JOSE header, signed by the key its `alg` names.
+fn sign_with_header(header: Json, claims: &Json) -> String {
+    let alg = header["alg"].as_str().unwrap_or_default().to_owned();
+    let alg = alg.as_str();
+    let signing_input = format!("{}.{}", b64_json(&header), b64_json(claims));
     let rng = SystemRandom::new();
     let signature = match alg {
         "ES256" => keys().ec.sign(&rng, signing_input.as_bytes()).expect("sign").as_ref().to_vec(),
@@ -147,6 +154,14 @@ fn valid_tokens_read_their_own_patient_and_every_bad_token_is_refused() {
         ("another data service", sign("ES256", "ec-1", &with(good.clone(), "scope", json!("demo-his~50"))), 403),
         ("another provider", sign("ES256", "ec-1", &with(good.clone(), "scope", json!("other-gp~49 other-gp"))), 403),
         ("garbage", "abc.def.ghi".to_owned(), 401),
+        // RFC 7515 4.1.11: critical extensions this server does not understand are refused.
+        (
+            "crit: an unknown extension",
+            sign_with_header(json!({"alg": "ES256", "kid": "ec-1", "crit": ["x-unknown"], "x-unknown": 1}), &good),
+            401,
+        ),
+        ("crit: an empty list", sign_with_header(json!({"alg": "ES256", "kid": "ec-1", "crit": []}), &good), 401),
+        ("crit: naming exp", sign_with_header(json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]}), &good), 401),
     ];
     for (what, token, status) in refused {
         let reply = app.get("Observation?_count=5", Some(&token));
@@ -202,4 +217,22 @@ fn static_tokens_are_refused_in_production_unless_allowed() {
     )
     .expect("config");
     assert!(dva_connector::runtime::Snapshot::load(&config).is_ok(), "explicitly allowed");
+}
+
+/// Regression: with two `Authorization` headers the first one's patient was served. Which of
+/// two tokens counts is not the server's to guess: 400, no data.
+#[test]
+fn two_authorization_headers_are_a_bad_request() {
+    let app = crate::harness::spawn_app();
+    let (mine, other) = (app.token(0).to_owned(), app.token(1).to_owned());
+    let request = format!(
+        "GET {}/Patient HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {mine}\r\nAuthorization: Bearer {other}\r\nConnection: close\r\n\r\n",
+        crate::harness::BASE_PATH
+    );
+    let responses = crate::harness::exchange(&app, request.as_bytes());
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    let (status, response) = &responses[0];
+    assert_eq!(*status, 400, "{response}");
+    assert!(response.contains("OperationOutcome") && response.contains("more than one Authorization header"));
+    assert!(!response.contains("\"Patient\""), "no data: {response}");
 }
