@@ -178,6 +178,10 @@ impl RowSource for Recorder {
         self.inner.query(statement)
     }
 
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        self.inner.columns(statement)
+    }
+
     fn health(&self) -> Result<(), SourceError> {
         self.inner.health()
     }

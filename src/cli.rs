@@ -47,10 +47,16 @@ enum Command {
         config: PathBuf,
     },
     /// Check a config file and every mapping it uses; print each problem as
-    /// file:line:column and exit 64 when anything is invalid. Does not touch the databases.
+    /// file:line:column and exit 64 when anything is invalid. Does not touch the databases
+    /// unless `--connect` is given.
     Validate {
         #[arg(long, short, env = "DVA_CONFIG")]
         config: PathBuf,
+        /// Also have each database check every statement of its mappings (prepared with NULL
+        /// parameters, no patient row read) and the columns they name; exit 69 when a
+        /// database does not answer.
+        #[arg(long)]
+        connect: bool,
     },
     /// Print the SQL statements and binds a FHIR request would run, without running them.
     /// Example: explain --config F 'GET /fhir/stu3/gp-data/Observation?code=http://loinc.org|8480-6'
@@ -162,7 +168,7 @@ pub fn run() -> ExitCode {
     init_tracing(cli.log_format);
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Validate { config } => validate(&config),
+        Command::Validate { config, connect } => validate(&config, connect),
         Command::Explain { config, request } => {
             with_snapshot(&config, |s| crate::inspect::explain(s, &request).map(|text| print!("{text}")))
         }
@@ -292,15 +298,23 @@ fn progress_on_terminal() -> impl FnMut(&str, usize, usize) {
     }
 }
 
-fn validate(config: &Path) -> ExitCode {
-    match Snapshot::check(config, &mut progress_on_terminal()) {
-        Ok((settings, warnings)) => {
-            print_diagnostics(&warnings);
+fn validate(config: &Path, connect: bool) -> ExitCode {
+    match Snapshot::check(config, connect, &mut progress_on_terminal()) {
+        Ok(checked) => {
+            print_diagnostics(&checked.warnings);
+            for (source, error) in &checked.unchecked {
+                eprintln!("error: source `{source}`: its statements could not be checked: {error}");
+            }
+            if !checked.unchecked.is_empty() {
+                eprintln!("{}: not checked against every database", config.display());
+                return ExitCode::from(EXIT_UNAVAILABLE);
+            }
+            let against = if connect { ", statements checked against the databases" } else { "" };
             println!(
-                "{}: valid ({} data services, {} warnings)",
+                "{}: valid ({} data services, {} warnings{against})",
                 config.display(),
-                settings.services.len(),
-                warnings.len()
+                checked.settings.services.len(),
+                checked.warnings.len()
             );
             ExitCode::SUCCESS
         }

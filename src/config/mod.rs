@@ -1,6 +1,7 @@
 //! The daemon config (TOML): raw serde types, then validated [`Settings`] with every problem
 //! collected as `file:line:column`.
 
+pub mod limits;
 mod raw;
 
 use crate::mapping::yaml::Pos;
@@ -180,10 +181,10 @@ impl Settings {
     /// Reads and validates `file`; `Err` carries every problem found.
     pub fn load(file: &Path) -> Result<Settings, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let text = match std::fs::read_to_string(file) {
+        let text = match crate::mapping::diagnostic::read_source(file) {
             Ok(t) => t,
-            Err(e) => {
-                diags.error(file, Pos { line: 1, column: 1 }, format!("cannot read config file: {e}"));
+            Err((pos, message)) => {
+                diags.error(file, pos, format!("config file: {message}"));
                 return Err(diags);
             }
         };
@@ -199,8 +200,5 @@ impl Settings {
 
 /// Line and column (1-based) of a byte offset.
 pub fn position(text: &str, offset: usize) -> Pos {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Pos { line, column }
+    crate::mapping::diagnostic::position_in(text, offset)
 }

@@ -1,7 +1,7 @@
 //! The TOML as written, and its compilation into [`Settings`](super::Settings).
 
 use super::{
-    position, AuditSettings, AuditStore, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource,
+    limits, position, AuditSettings, AuditStore, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource,
     JwtSettings, Secret, ServiceSettings, Settings, SourceKind, SourceSettings, TlsSettings,
 };
 use crate::mapping::yaml::Pos;
@@ -114,13 +114,13 @@ struct RawAuth {
     patient_claim: Option<String>,
     scope_claim: Option<String>,
     client_claim: Option<String>,
-    max_clock_skew_secs: Option<u64>,
+    max_clock_skew_secs: Option<Spanned<u64>>,
     /// introspection
     introspection_url: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
     client_secret: Option<Spanned<String>>,
     ca_file: Option<String>,
-    cache_max_secs: Option<u64>,
+    cache_max_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -240,10 +240,8 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let tls =
         raw.server.tls.as_ref().and_then(|t| tls_settings(t, &resolve, &mut |pos, m| diags.error(file, pos, m), &at));
     let workers = raw.server.workers.as_ref().map_or(2, |w| *w.get_ref());
-    if workers == 0 {
-        if let Some(w) = &raw.server.workers {
-            diags.error(file, at(w.span()), "`workers` must be at least 1");
-        }
+    if let Some(w) = &raw.server.workers {
+        in_range(diags, file, text, "workers", w, limits::WORKERS, "");
     }
     let time_zone = match raw.fhir.time_zone.get_ref().parse::<chrono_tz::Tz>() {
         Ok(tz) => Some(tz),
@@ -257,11 +255,14 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         }
     };
     let (default_count, max_count) = (*raw.fhir.default_count.get_ref(), *raw.fhir.max_count.get_ref());
-    if max_count == 0 || default_count > max_count {
+    if in_range(diags, file, text, "max_count", &raw.fhir.max_count, limits::MAX_COUNT, "")
+        && in_range(diags, file, text, "default_count", &raw.fhir.default_count, limits::MAX_COUNT, "")
+        && default_count > max_count
+    {
         diags.error(
             file,
             at(raw.fhir.default_count.span()),
-            "`default_count` must be at most `max_count`, and `max_count` at least 1",
+            format!("`default_count = {default_count}` must be at most `max_count` ({max_count})"),
         );
     }
 
@@ -269,8 +270,8 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let auth = auth_settings(&raw.auth, production, &resolve, &mut |pos, m| diags.error(file, pos, m), &at);
 
     let retention_months = raw.audit.retention_months.as_ref().map_or(36, |r| *r.get_ref());
-    if let Some(r) = raw.audit.retention_months.as_ref().filter(|r| *r.get_ref() == 0) {
-        diags.error(file, at(r.span()), "`retention_months` must be at least 1");
+    if let Some(r) = &raw.audit.retention_months {
+        in_range(diags, file, text, "retention_months", r, limits::RETENTION_MONTHS, " months");
     }
     let store = match (&raw.audit.path, &raw.audit.url) {
         (Some(_), Some(url)) => {
@@ -294,23 +295,59 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         let s = source.get_ref();
         let kind =
             source_kind(name, s, &resolve, &mut |pos, message| diags.error(file, pos, message), &at, span.clone());
-        if *s.pool_size.get_ref() == 0 {
-            diags.error(file, at(s.pool_size.span()), "`pool_size` must be at least 1");
+        let numbers_ok = [
+            in_range(diags, file, text, "pool_size", &s.pool_size, limits::POOL_SIZE, ""),
+            in_range(
+                diags,
+                file,
+                text,
+                "statement_timeout_secs",
+                &s.statement_timeout_secs,
+                limits::STATEMENT_TIMEOUT_SECS,
+                " seconds",
+            ),
+            in_range(
+                diags,
+                file,
+                text,
+                "connect_timeout_secs",
+                &s.connect_timeout_secs,
+                limits::CONNECT_TIMEOUT_SECS,
+                " seconds",
+            ),
+            in_range(diags, file, text, "max_rows", &s.max_rows, limits::MAX_ROWS, " rows"),
+        ];
+        // A search reads a page and one row more (is there a next page?): a cap at or below the
+        // default page refuses every search of a long history; below the largest page, only
+        // searches with a large `_count` (400 too-costly, "use a smaller _count").
+        let max_rows = *s.max_rows.get_ref();
+        if numbers_ok[3] && max_rows <= default_count {
+            diags.error(
+                file,
+                at(s.max_rows.span()),
+                format!(
+                    "source `{name}`: `max_rows = {max_rows}` must be more than `[fhir] default_count` \
+                     ({default_count}): every search of a long history would be refused"
+                ),
+            );
+        } else if numbers_ok[3] && max_rows <= max_count {
+            diags.warning(
+                file,
+                at(s.max_rows.span()),
+                format!(
+                    "source `{name}`: `max_rows = {max_rows}` is at most `[fhir] max_count` ({max_count}): a search \
+                     with a `_count` that high is refused as too costly"
+                ),
+            );
         }
-        if *s.statement_timeout_secs.get_ref() == 0 {
-            diags.error(file, at(s.statement_timeout_secs.span()), "`statement_timeout_secs` must be at least 1");
-        }
-        if *s.connect_timeout_secs.get_ref() == 0 {
-            diags.error(file, at(s.connect_timeout_secs.span()), "`connect_timeout_secs` must be at least 1");
-        }
-        if let Some(kind) = kind {
+        if let Some(kind) = kind.filter(|_| numbers_ok.iter().all(|ok| *ok)) {
             sources.push(SourceSettings {
                 name: name.clone(),
                 kind,
                 pool_size: *s.pool_size.get_ref(),
                 statement_timeout: Duration::from_secs(*s.statement_timeout_secs.get_ref()),
                 connect_timeout: Duration::from_secs(*s.connect_timeout_secs.get_ref()),
-                max_rows: (*s.max_rows.get_ref()).max(1),
+                max_rows: *s.max_rows.get_ref(),
             });
         }
     }
@@ -325,20 +362,36 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         let valid_base = base.starts_with('/')
             && base.len() > 1
             && base.split('/').skip(1).all(|seg| {
-                !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             });
         if !valid_base {
             diags.error(
                 file,
                 at(s.base_path.span()),
-                format!("`base_path` `{}` must look like /fhir/stu3/gp-data", s.base_path.get_ref()),
+                format!(
+                    "`base_path` `{}` must look like /fhir/stu3/gp-data (segments of letters, digits, `-`, `_` and \
+                     `.`; not `.` or `..`)",
+                    s.base_path.get_ref()
+                ),
             );
         }
-        if let Some(other) = services.iter().find(|o| o.base_path == base || o.name == *s.name.get_ref()) {
+        let nested = |a: &str, b: &str| b.strip_prefix(a).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if let Some(other) = services
+            .iter()
+            .find(|o| nested(&o.base_path, &base) || nested(&base, &o.base_path) || o.name == *s.name.get_ref())
+        {
             diags.error(
                 file,
                 at(s.name.span()),
-                format!("service `{}` repeats the name or base path of `{}`", s.name.get_ref(), other.name),
+                format!(
+                    "service `{}` repeats the name of `{}`, or its base path holds or is held by `{}`",
+                    s.name.get_ref(),
+                    other.name,
+                    other.base_path
+                ),
             );
         }
         if !raw.sources.contains_key(s.source.get_ref()) {
@@ -383,7 +436,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         tls,
         production,
         audit,
-        workers: workers.max(1),
+        workers,
         time_zone: time_zone?,
         default_count,
         max_count,
@@ -438,7 +491,17 @@ fn source_kind(
         }
     };
     let parsed = match kind {
-        "sqlite" => required(s.path.as_ref(), "path").map(|p| SourceKind::Sqlite { path: resolve(&p) }),
+        "sqlite" => required(s.path.as_ref(), "path").and_then(|p| {
+            let path = resolve(&p);
+            // Opened read-only, never created: a missing file would serve empty records.
+            if path.is_file() {
+                Some(SourceKind::Sqlite { path })
+            } else {
+                let pos = s.path.as_ref().map_or_else(|| at(span.clone()), |p| at(p.span()));
+                error(pos, format!("source `{name}`: the SQLite database {} does not exist", path.display()));
+                None
+            }
+        }),
         "postgres" => required(s.url.as_ref(), "url").map(|url| SourceKind::Postgres { url: Secret(url) }),
         "odbc" => {
             let connection_string = required(s.connection_string.as_ref(), "connection_string");
@@ -494,6 +557,21 @@ fn auth_settings(
     at: &dyn Fn(std::ops::Range<usize>) -> Pos,
 ) -> Option<AuthSettings> {
     let mode_at = at(a.mode.span());
+    let mut seconds = |value: &Option<Spanned<u64>>, key: &str, range: std::ops::RangeInclusive<u64>, default: u64| {
+        let v = value.as_ref().map_or(default, |v| *v.get_ref());
+        match value {
+            Some(spanned) if !range.contains(&v) => {
+                error(
+                    at(spanned.span()),
+                    format!("`{key} = {v}` is out of range: {} to {} seconds", range.start(), range.end()),
+                );
+                None
+            }
+            _ => Some(Duration::from_secs(v)),
+        }
+    };
+    let skew = seconds(&a.max_clock_skew_secs, "max_clock_skew_secs", limits::MAX_CLOCK_SKEW_SECS, 60);
+    let cache_max = seconds(&a.cache_max_secs, "cache_max_secs", limits::CACHE_MAX_SECS, 300);
     match a.mode.get_ref().as_str() {
         "static" => {
             if production && !a.allow_static_tokens_in_production {
@@ -537,6 +615,10 @@ fn auth_settings(
                 }
             };
             let mut algorithms = Vec::new();
+            if let Some(list) = a.algorithms.as_ref().filter(|l| l.get_ref().is_empty()) {
+                error(at(list.span()), "`algorithms` is empty: name at least one of RS256, PS256, ES256".into());
+                return None;
+            }
             let names = a
                 .algorithms
                 .as_ref()
@@ -556,7 +638,10 @@ fn auth_settings(
                     }
                 }
             }
-            let (Some(jwks), Some(issuer), Some(audience)) = (jwks, issuer, audience) else { return None };
+            let (Some(jwks), Some(issuer), Some(audience), Some(max_clock_skew)) = (jwks, issuer, audience, skew)
+            else {
+                return None;
+            };
             Some(AuthSettings::Jwt(JwtSettings {
                 jwks,
                 issuer,
@@ -565,7 +650,7 @@ fn auth_settings(
                 patient_claim: a.patient_claim.clone().unwrap_or_else(|| "bsn".into()),
                 scope_claim: a.scope_claim.clone().unwrap_or_else(|| "scope".into()),
                 client_claim: a.client_claim.clone().unwrap_or_else(|| "client_id".into()),
-                max_clock_skew: Duration::from_secs(a.max_clock_skew_secs.unwrap_or(60).min(300)),
+                max_clock_skew,
             }))
         }
         "introspection" => {
@@ -582,13 +667,16 @@ fn auth_settings(
                 error(mode_at, format!("`introspection_url` must be https://, not `{u}`: the token travels in it"));
                 return None;
             }
-            let (Some(url), Some(client_id), Some(secret)) = (url, client_id, secret) else { return None };
+            let (Some(url), Some(client_id), Some(secret), Some(cache_max)) = (url, client_id, secret, cache_max)
+            else {
+                return None;
+            };
             Some(AuthSettings::Introspection(IntrospectionSettings {
                 url,
                 client_id,
                 client_secret: Secret(secret),
                 ca_file: a.ca_file.as_deref().map(resolve),
-                cache_max: Duration::from_secs(a.cache_max_secs.unwrap_or(300)),
+                cache_max,
                 patient_claim: a.patient_claim.clone().unwrap_or_else(|| "bsn".into()),
                 scope_claim: a.scope_claim.clone().unwrap_or_else(|| "scope".into()),
                 client_claim: a.client_claim.clone().unwrap_or_else(|| "client_id".into()),
@@ -637,6 +725,28 @@ fn tls_settings(
         allowed_clients: t.allowed_clients.iter().map(|c| c.to_ascii_lowercase()).collect(),
         allowed_clients_file: t.allowed_clients_file.as_deref().map(resolve),
     })
+}
+
+/// Whether a number lies in `range`; an error at its position giving the range otherwise.
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    diags: &mut Diagnostics,
+    file: &Path,
+    text: &str,
+    key: &str,
+    value: &Spanned<T>,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> bool {
+    let v = *value.get_ref();
+    if range.contains(&v) {
+        return true;
+    }
+    diags.error(
+        file,
+        position(text, value.span().start),
+        format!("`{key} = {v}` is out of range: {} to {}{unit}", range.start(), range.end()),
+    );
+    false
 }
 
 /// A kind-specific key: its name, its value if given, and the kinds it applies to.

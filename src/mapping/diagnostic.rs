@@ -62,3 +62,30 @@ impl Diagnostics {
         self.items
     }
 }
+
+/// A config or mapping file's text: UTF-8, a leading byte-order mark dropped (editors on
+/// Windows write one), and no NUL byte (the YAML reader would stop there and silently lose
+/// the rest of the file). `Err` gives where and why.
+pub fn read_source(path: &Path) -> Result<String, (Pos, String)> {
+    let bytes = std::fs::read(path).map_err(|e| (Pos { line: 1, column: 1 }, format!("cannot read file: {e}")))?;
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+            return Err((position_in(valid, valid.len()), "the file is not UTF-8 text".into()));
+        }
+    };
+    if let Some(at) = text.find('\0') {
+        return Err((position_in(text, at), "the file contains a NUL byte; it must be plain text".into()));
+    }
+    Ok(text.to_owned())
+}
+
+/// Line and column (1-based) of a byte offset in `text`.
+pub fn position_in(text: &str, offset: usize) -> Pos {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Pos { line, column }
+}

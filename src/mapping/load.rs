@@ -67,6 +67,7 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
                 dir: dir.to_path_buf(),
                 fhir: s.fhir,
                 patient_lookup: s.patient_lookup,
+                patient_lookup_pos: s.patient_lookup_pos,
                 code_tables: s.code_tables,
                 mappings,
             }),
@@ -91,10 +92,10 @@ pub fn check_texts(service_yaml: &str, mapping_yaml: &str) -> Diagnostics {
 }
 
 fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match super::diagnostic::read_source(path) {
         Ok(t) => t,
-        Err(e) => {
-            diags.error(path, START, format!("cannot read file: {e}"));
+        Err((pos, message)) => {
+            diags.error(path, pos, message);
             return None;
         }
     };
@@ -118,6 +119,7 @@ fn parse_yaml(path: &Path, text: &str, diags: &mut Diagnostics) -> Option<Node> 
 struct Service {
     fhir: FhirVersion,
     patient_lookup: SqlText,
+    patient_lookup_pos: Pos,
     code_tables: Vec<CodeTable>,
     table_index: BTreeMap<String, usize>,
 }
@@ -135,7 +137,7 @@ fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Option<S
         Some((sql, pos)) => {
             let sql = SqlText::parse(sql);
             check_params(path, pos, &sql, "bsn", diags);
-            Some(sql)
+            Some((sql, pos))
         }
         None => None,
     };
@@ -155,7 +157,8 @@ fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Option<S
             None => diags.error(path, tables.pos, "`code_tables:` must map table names to tables"),
         }
     }
-    Some(Service { fhir: fhir?, patient_lookup: patient_lookup?, code_tables, table_index })
+    let (patient_lookup, patient_lookup_pos) = patient_lookup?;
+    Some(Service { fhir: fhir?, patient_lookup, patient_lookup_pos, code_tables, table_index })
 }
 
 fn parse_version(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<FhirVersion> {
@@ -263,7 +266,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
     let query = required_text(path, doc, "query", diags).map(|(q, pos)| {
         let sql = SqlText::parse(q);
         check_params(path, pos, &sql, "patient", diags);
-        sql
+        (sql, pos)
     });
 
     let env = TemplateEnv { file: path, code_tables: &service.table_index };
@@ -272,8 +275,9 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
         scope.children = compile_children(path, children, diags, &mut scope.columns);
     }
     let id = compile_id(path, doc, &mut scope, diags);
-    let order_by = compile_order_by(path, doc, id.as_ref(), diags);
-    let search = doc.get("search").map(|s| compile_search(path, s, service, diags)).unwrap_or_default();
+    let order_by = compile_order_by(path, doc, id.as_ref(), &mut scope.columns, diags);
+    let search =
+        doc.get("search").map(|s| compile_search(path, s, service, &mut scope.columns, diags)).unwrap_or_default();
     let includes =
         doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
 
@@ -287,6 +291,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
                 }
             }
             super::lint::check(path, node, "", diags);
+            check_include_paths(path, doc.get("include"), node, diags);
             super::lint::references(node, &mut references);
             if let Some(rt) = &resource_type {
                 super::elements::check(path, service.fhir, rt, node, diags);
@@ -306,12 +311,14 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
         return None;
     }
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+    let (query, query_pos) = query?;
     Some(CompiledMapping {
         file: path.to_path_buf(),
         name,
         resource_type: resource_type?,
         profile: profile?,
-        query: query?,
+        query,
+        query_pos,
         id: id?,
         order_by,
         search,
@@ -368,7 +375,13 @@ fn compile_id(path: &Path, doc: &Node, scope: &mut Scope, diags: &mut Diagnostic
     Some(IdTemplate { prefix, column: column.column.clone(), suffix, slot: column.slot, bind_as })
 }
 
-fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mut Diagnostics) -> Vec<OrderBy> {
+fn compile_order_by(
+    path: &Path,
+    doc: &Node,
+    id: Option<&IdTemplate>,
+    columns: &mut super::ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Vec<OrderBy> {
     let Some(node) = doc.get("order_by") else {
         return id.map(|id| vec![OrderBy { column: id.column.clone(), descending: false }]).unwrap_or_default();
     };
@@ -400,6 +413,7 @@ fn compile_order_by(path: &Path, doc: &Node, id: Option<&IdTemplate>, diags: &mu
             diags.error(path, node.pos, format!("`order_by`: `{}` is not a column name", shorten(item.trim())));
             continue;
         }
+        columns.slot(column, node.pos);
         out.push(OrderBy { column: column.to_owned(), descending });
     }
     // Paging needs a total order: the id column breaks ties.
@@ -428,20 +442,25 @@ fn compile_children(
         let query = required_text(path, def, "query", diags).map(|(q, pos)| {
             let sql = SqlText::parse(q);
             check_params(path, pos, &sql, "patient", diags);
-            sql
+            (sql, pos)
         });
         let key = required_column(path, def, "key", diags);
         let parent_key = required_column(path, def, "parent_key", diags);
-        let order_by =
-            if def.get("order_by").is_some() { compile_order_by(path, def, None, diags) } else { Vec::new() };
         let mut scope = Scope::default();
+        let order_by = if def.get("order_by").is_some() {
+            compile_order_by(path, def, None, &mut scope.columns, diags)
+        } else {
+            Vec::new()
+        };
         if let Some(grandchildren) = def.get("children") {
             scope.children = compile_children(path, grandchildren, diags, &mut scope.columns);
         }
-        if let (Some(query), Some(key), Some(parent_key)) = (query, key, parent_key) {
-            scope.columns.slot(&key);
-            let parent_key_slot = parent.slot(&parent_key);
-            out.push(ChildQuery { name, query, key, parent_key, parent_key_slot, order_by, scope });
+        if let (Some((query, query_pos)), Some((key, key_pos)), Some((parent_key, parent_pos))) =
+            (query, key, parent_key)
+        {
+            scope.columns.slot(&key, key_pos);
+            let parent_key_slot = parent.slot(&parent_key, parent_pos);
+            out.push(ChildQuery { name, query, query_pos, key, parent_key, parent_key_slot, order_by, scope });
         }
     }
     out
@@ -451,6 +470,7 @@ fn compile_search(
     path: &Path,
     node: &Node,
     service: &Service,
+    columns: &mut super::ScopeColumns,
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, SearchParamDef> {
     let mut out = BTreeMap::new();
@@ -467,7 +487,7 @@ fn compile_search(
         let parsed = match def.get("type").and_then(Node::as_text) {
             Some("token") => {
                 check_keys(path, def, &["type", "match"], diags);
-                compile_token(path, def, service, diags).map(|matches| SearchParamDef::Token { matches })
+                compile_token(path, def, service, columns, diags).map(|matches| SearchParamDef::Token { matches })
             }
             Some("date") => {
                 check_keys(path, def, &["type", "column", "start", "end", "stored_as"], diags);
@@ -479,12 +499,18 @@ fn compile_search(
                         None
                     }
                 };
+                let mut named = |found: Option<(String, Pos)>| {
+                    found.map(|(column, pos)| {
+                        columns.slot(&column, pos);
+                        column
+                    })
+                };
                 if def.get("column").is_some() || def.get("start").is_none() {
-                    let column = required_column(path, def, "column", diags);
+                    let column = named(required_column(path, def, "column", diags));
                     column.zip(stored_as).map(|(column, stored_as)| SearchParamDef::Date { column, stored_as })
                 } else {
-                    let start = required_column(path, def, "start", diags);
-                    let end = required_column(path, def, "end", diags);
+                    let start = named(required_column(path, def, "start", diags));
+                    let end = named(required_column(path, def, "end", diags));
                     match (start, end, stored_as) {
                         (Some(start), Some(end), Some(stored_as)) => {
                             Some(SearchParamDef::Period { start, end, stored_as })
@@ -505,7 +531,13 @@ fn compile_search(
     out
 }
 
-fn compile_token(path: &Path, def: &Node, service: &Service, diags: &mut Diagnostics) -> Option<Vec<TokenMatch>> {
+fn compile_token(
+    path: &Path,
+    def: &Node,
+    service: &Service,
+    columns: &mut super::ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<Vec<TokenMatch>> {
     let Some(items) = def.get("match").and_then(Node::as_seq) else {
         diags.error(path, def.pos, "a token parameter needs `match:`, a list of {system, code}");
         return None;
@@ -513,8 +545,8 @@ fn compile_token(path: &Path, def: &Node, service: &Service, diags: &mut Diagnos
     let mut out = Vec::new();
     for item in items {
         check_keys(path, item, &["system", "code"], diags);
-        let code = item.get("code").and_then(|n| compile_source(path, n, service, diags));
-        let system = item.get("system").and_then(|n| compile_source(path, n, service, diags));
+        let code = item.get("code").and_then(|n| compile_source(path, n, service, columns, diags));
+        let system = item.get("system").and_then(|n| compile_source(path, n, service, columns, diags));
         let Some(code) = code else {
             diags.error(path, item.pos, "each match needs a `code`");
             continue;
@@ -534,7 +566,13 @@ fn compile_token(path: &Path, def: &Node, service: &Service, diags: &mut Diagnos
     Some(out)
 }
 
-fn compile_source(path: &Path, node: &Node, service: &Service, diags: &mut Diagnostics) -> Option<Source> {
+fn compile_source(
+    path: &Path,
+    node: &Node,
+    service: &Service,
+    columns: &mut super::ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<Source> {
     let Some(text) = node.as_text() else {
         diags.error(path, node.pos, "expected a literal or \"{column}\"");
         return None;
@@ -577,6 +615,7 @@ fn compile_source(path: &Path, node: &Node, service: &Service, diags: &mut Diagn
             }
         },
     };
+    columns.slot(name, node.pos);
     Some(Source::Column { name: name.to_owned(), table })
 }
 
@@ -599,17 +638,20 @@ fn compile_includes(
                 continue;
             }
         }
+        // `[]` says so explicitly: the parameter is accepted, and finds nothing in this source.
+        let explicitly_none = paths.as_seq().is_some_and(<[Node]>::is_empty);
         let list: Vec<String> = match (&paths.kind, paths.as_text()) {
             (_, Some(p)) => vec![p.to_owned()],
             _ => paths.as_seq().unwrap_or_default().iter().filter_map(|p| p.as_text().map(str::to_owned)).collect(),
         };
-        if list.is_empty()
+        if list.is_empty() && !explicitly_none
             || list.iter().any(|p| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())))
         {
             diags.error(
                 path,
                 paths.pos,
-                "an include follows element paths like `generalPractitioner` or `medicationReference`",
+                "an include follows element paths like `generalPractitioner` or `medicationReference` (or `[]`: \
+                 accepted, follows nothing)",
             );
             continue;
         }
@@ -618,9 +660,58 @@ fn compile_includes(
     out
 }
 
+/// Each path an include follows must be an element the template writes: an include that can
+/// never find anything is a mistake (`[]` says so on purpose).
+fn check_include_paths(path: &Path, includes: Option<&Node>, template: &Node, diags: &mut Diagnostics) {
+    for (name, paths) in includes.and_then(Node::as_map).unwrap_or_default() {
+        let listed: Vec<&Node> = match &paths.kind {
+            yaml::NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![paths],
+        };
+        for node in listed {
+            let Some(element) = node.as_text() else { continue };
+            if !template_writes(template, element) {
+                diags.error(
+                    path,
+                    node.pos,
+                    format!(
+                        "include `{}` follows `{}`, which the template does not write (write `[]` if this \
+                         source never has it)",
+                        name.as_text().unwrap_or_default(),
+                        shorten(element)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Whether the template has an element at the dotted `element` path (through lists).
+fn template_writes(template: &Node, element: &str) -> bool {
+    let mut nodes = vec![template];
+    for step in element.split('.') {
+        let mut next = Vec::new();
+        for node in nodes {
+            let items: Vec<&Node> = match node.as_seq() {
+                Some(items) => items.iter().collect(),
+                None => vec![node],
+            };
+            next.extend(items.into_iter().filter_map(|n| n.get(step)));
+        }
+        if next.is_empty() {
+            return false;
+        }
+        nodes = next;
+    }
+    true
+}
+
 /// Every query must use exactly the allowed parameter: that is how every statement gets bound
 /// to the authenticated patient (invariant 1).
 fn check_params(path: &Path, pos: Pos, sql: &SqlText, required: &str, diags: &mut Diagnostics) {
+    if let Some(problem) = sql.read_only_problem() {
+        diags.error(path, pos, problem);
+    }
     let mut seen = false;
     for p in sql.params() {
         if p == required {
@@ -671,10 +762,11 @@ fn required_text<'a>(path: &Path, node: &'a Node, key: &str, diags: &mut Diagnos
     }
 }
 
-fn required_column(path: &Path, node: &Node, key: &str, diags: &mut Diagnostics) -> Option<String> {
+/// A column name under `key`, and where it is written.
+fn required_column(path: &Path, node: &Node, key: &str, diags: &mut Diagnostics) -> Option<(String, Pos)> {
     let (text, pos) = required_text(path, node, key, diags)?;
     if is_identifier(text) && !text.contains('.') {
-        Some(text.to_owned())
+        Some((text.to_owned(), pos))
     } else {
         diags.error(path, pos, format!("`{key}` must be a column name of the query, found `{}`", shorten(text)));
         None

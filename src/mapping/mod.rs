@@ -31,6 +31,8 @@ pub struct MappingSet {
     pub fhir: FhirVersion,
     /// Finds the patient's key from the BSN (`:bsn`); returns one column, at most one row.
     pub patient_lookup: SqlText,
+    /// Where `patient_lookup:` is written in `service.yaml`.
+    pub patient_lookup_pos: yaml::Pos,
     pub code_tables: Vec<CodeTable>,
     /// Sorted by resource type, then file name.
     pub mappings: Vec<CompiledMapping>,
@@ -94,6 +96,8 @@ pub struct CompiledMapping {
     pub resource_type: String,
     pub profile: String,
     pub query: SqlText,
+    /// Where `query:` is written, for problems the database finds in it.
+    pub query_pos: yaml::Pos,
     pub id: IdTemplate,
     pub order_by: Vec<OrderBy>,
     pub search: BTreeMap<String, SearchParamDef>,
@@ -157,6 +161,7 @@ pub struct Scope {
 pub struct ChildQuery {
     pub name: String,
     pub query: SqlText,
+    pub query_pos: yaml::Pos,
     /// Column of the child rows.
     pub key: String,
     /// Column of the parent rows.

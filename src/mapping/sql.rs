@@ -98,6 +98,69 @@ impl SqlText {
     }
 }
 
+/// Words that make a statement more than a read: data changes (also inside a PostgreSQL
+/// `WITH`), `SELECT ... INTO` (creates a table), DDL, locks (`FOR UPDATE`), calls.
+const NOT_A_READ: &[&str] = &[
+    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "INTO", "TRUNCATE", "DROP", "ALTER", "CREATE", "GRANT", "REVOKE",
+    "EXEC", "EXECUTE", "CALL", "COPY", "LOCK", "VACUUM", "ATTACH", "DETACH", "PRAGMA",
+];
+
+impl SqlText {
+    /// Why this is not one read-only `SELECT` (or `WITH ... SELECT`), if it is not: the first
+    /// word, a second statement after `;`, or a word that writes or locks. Literals, quoted
+    /// names and comments are not looked into. The database's read-only session stays the
+    /// guarantee; this tells the operator at `validate` instead of at the first request.
+    pub fn read_only_problem(&self) -> Option<String> {
+        let mut words = Vec::new();
+        for part in &self.parts {
+            let SqlPart::Text(text) = part else { continue };
+            if let Some(problem) = scan_words(text, &mut words) {
+                return Some(problem);
+            }
+        }
+        match words.first().map(String::as_str) {
+            Some("SELECT" | "WITH") => {}
+            Some(first) => return Some(format!("the query must be one SELECT (or WITH ... SELECT), not `{first}`")),
+            None => return Some("the query is empty".into()),
+        }
+        let mut previous = "";
+        for word in &words {
+            if NOT_A_READ.contains(&word.as_str()) || word == "SHARE" && matches!(previous, "FOR" | "KEY") {
+                return Some(format!("the query must only read; `{word}` writes, creates or locks"));
+            }
+            previous = word;
+        }
+        None
+    }
+}
+
+/// Collects the upper-cased words of SQL text outside literals, quoted names and comments;
+/// a `;` is a problem (the trailing one was dropped by [`SqlText::parse`]).
+fn scan_words(sql: &str, words: &mut Vec<String>) -> Option<String> {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'\'' | b'"' | b'`') => i = find_closing(bytes, i + 1, q),
+            b'[' => i = sql[i..].find(']').map_or(bytes.len(), |n| i + n + 1),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..].find("*/").map_or(bytes.len(), |n| i + 2 + n + 2)
+            }
+            b';' => return Some("the query holds more than one statement (a `;` before its end)".into()),
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'$') {
+                    i += 1;
+                }
+                words.push(sql[start..i].to_ascii_uppercase());
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Index just past the closing quote, honouring doubled quotes as escapes.
 fn find_closing(bytes: &[u8], mut i: usize, quote: u8) -> usize {
     while i < bytes.len() {
@@ -138,6 +201,21 @@ mod tests {
         sql.render(dva_source_api::Dialect::Postgres.into(), &mut n, &mut out);
         assert_eq!(out, "SELECT a::text, ':no' AS x -- :nope\nFROM t /* :no */ WHERE p = $1 AND q = $2");
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn only_one_read_only_select_passes() {
+        let problem = |sql: &str| SqlText::parse(sql).read_only_problem();
+        assert_eq!(problem("SELECT a FROM t WHERE p = :patient;"), None);
+        assert_eq!(problem("WITH x AS (SELECT 1 AS a) SELECT a, update_date FROM x -- DELETE"), None);
+        assert_eq!(problem("SELECT 'DELETE; INTO' AS \"update\", [drop] FROM t /* UPDATE */"), None);
+        assert!(problem("DELETE FROM t WHERE p = :patient").is_some_and(|p| p.contains("not `DELETE`")));
+        assert!(problem("SELECT 1; DELETE FROM t").is_some_and(|p| p.contains("more than one statement")));
+        assert!(problem("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d").is_some_and(|p| p.contains("DELETE")));
+        assert!(problem("SELECT * INTO copy FROM t").is_some_and(|p| p.contains("INTO")));
+        assert!(problem("SELECT * FROM t FOR UPDATE").is_some());
+        assert!(problem("SELECT * FROM t FOR SHARE").is_some());
+        assert!(problem("  ").is_some());
     }
 
     #[test]

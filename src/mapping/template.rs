@@ -65,18 +65,22 @@ pub enum ArrayItem {
     },
 }
 
-/// Column names referenced in one scope (the main query, or one child query).
+/// Column names referenced in one scope (the main query, or one child query): by the
+/// template, the id, `order_by`, search parameters and child keys. Each with where it is
+/// first named, so that a column the query does not return is reported there.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScopeColumns {
     pub names: Vec<String>,
+    pub first_named: Vec<Pos>,
 }
 
 impl ScopeColumns {
-    pub fn slot(&mut self, column: &str) -> usize {
+    pub fn slot(&mut self, column: &str, pos: Pos) -> usize {
         if let Some(i) = self.names.iter().position(|n| n.eq_ignore_ascii_case(column)) {
             return i;
         }
         self.names.push(column.to_owned());
+        self.first_named.push(pos);
         self.names.len() - 1
     }
 }
@@ -126,7 +130,7 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
                         Some(column) if super::sql::is_identifier(column) => {
                             condition = Some(ColumnRef {
                                 column: column.to_owned(),
-                                slot: scope.columns.slot(column),
+                                slot: scope.columns.slot(column, value.pos),
                                 filters: Vec::new(),
                                 pos: value.pos,
                             });
@@ -337,7 +341,7 @@ fn parse_reference(
         }
         filters.push(filter);
     }
-    Some(ColumnRef { column: column.to_owned(), slot: scope.slot(column), filters, pos })
+    Some(ColumnRef { column: column.to_owned(), slot: scope.slot(column, pos), filters, pos })
 }
 
 pub fn list_or_none(items: &[&str]) -> String {

@@ -142,12 +142,13 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses one YAML document. An empty document is an empty map.
+/// Parses one YAML document. An empty document is an empty map; a second document is an
+/// error (the reader would otherwise silently ignore it).
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(source);
     parser
-        .load(&mut builder, false)
+        .load(&mut builder, true)
         .map_err(|e| SyntaxError { pos: (*e.marker()).into(), message: e.info().to_owned() })?;
     if let Some(message) = builder.error {
         return Err(SyntaxError { pos: builder.error_pos, message });
@@ -158,6 +159,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
 #[derive(Default)]
 struct TreeBuilder {
     stack: Vec<(Node, Option<Node>)>,
+    documents: usize,
     root: Option<Node>,
     error: Option<String>,
     error_pos: Pos,
@@ -215,6 +217,13 @@ impl MarkedEventReceiver for TreeBuilder {
                         }
                     }
                     self.push_value(node);
+                }
+            }
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 && self.error.is_none() {
+                    self.error = Some("a second YAML document (after `---`); a file holds one document".into());
+                    self.error_pos = pos;
                 }
             }
             Event::Alias(_) if self.error.is_none() => {

@@ -75,6 +75,10 @@ impl RowSource for Breaker {
         self.guard(|| self.inner.query(statement))
     }
 
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        self.guard(|| self.inner.columns(statement))
+    }
+
     /// Readiness checks always reach the database: they are how an open breaker learns early
     /// that the database is back.
     fn health(&self) -> Result<(), SourceError> {
@@ -109,6 +113,9 @@ mod tests {
             } else {
                 Err(SourceError::Unavailable("refused".into()))
             }
+        }
+        fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+            self.query(statement).map(|rows| rows.columns.to_vec())
         }
         fn health(&self) -> Result<(), SourceError> {
             self.query(&Statement { sql: String::new(), binds: vec![] }).map(drop)

@@ -4,6 +4,7 @@ mod breaker;
 pub mod reload;
 mod service;
 mod snapshot;
+pub mod statements;
 pub mod systemd;
 
 pub use service::{DataService, SearchPage, ServiceError, TypeSearch};

@@ -2,10 +2,11 @@
 
 use super::breaker::Breaker;
 use super::service::DataService;
+use super::statements;
 use crate::audit::AuditTrail;
 use crate::auth::{Authenticator, Introspector, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
-use crate::mapping::{self, Diagnostic, Diagnostics};
+use crate::mapping::{self, Diagnostic, Diagnostics, MappingSet};
 use dva_source_api::{RowSource, SourceError};
 use dva_source_diesel::{PostgresSource, SourceLimits, SqliteSource};
 use dva_source_odbc::{OdbcOptions, OdbcSource};
@@ -24,72 +25,96 @@ pub struct Snapshot {
     pub services: Vec<Arc<DataService>>,
 }
 
-impl Snapshot {
-    /// Validates config and all mappings without touching the databases.
-    /// Returns the warnings on success, and every problem on failure.
-    pub fn check(
-        config: &Path,
-        progress: &mut dyn FnMut(&str, usize, usize),
-    ) -> Result<(Settings, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
-        let mut diags = Diagnostics::default();
-        for service in &settings.services {
-            let (_, d) = mapping::load_set_with_progress(&service.mappings, &mut |done, total| {
-                progress(&service.name, done, total)
-            });
-            diags.extend(d);
-        }
-        if let Err(e) = authenticator(&settings.auth) {
-            diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
-        }
-        if let Some(Err(e)) = settings.tls.as_ref().map(crate::tls::server_config) {
-            diags.error(&settings.file, mapping::yaml::Pos { line: 1, column: 1 }, e);
-        }
-        if diags.has_errors() {
-            Err(diags.sorted())
-        } else {
-            Ok((settings, diags.sorted()))
-        }
-    }
+/// What `validate` found.
+pub struct Checked {
+    pub settings: Settings,
+    pub warnings: Vec<Diagnostic>,
+    /// With `--connect`: the sources whose statements could not be checked, and why.
+    pub unchecked: Vec<(String, String)>,
+}
 
-    /// Builds a snapshot: config, mappings, token file and sources.
-    pub fn load(config: &Path) -> Result<Snapshot, Vec<Diagnostic>> {
+/// Everything the files say, compiled and checked: the part that `validate`, start-up and
+/// reload share, so that what passes one passes all.
+struct Compiled {
+    settings: Settings,
+    auth: Authenticator,
+    tls: Option<crate::tls::TlsServer>,
+    /// One per service, in the order of `settings.services`.
+    sets: Vec<MappingSet>,
+    warnings: Diagnostics,
+}
+
+impl Compiled {
+    fn load(config: &Path, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Compiled, Vec<Diagnostic>> {
         let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
         let mut diags = Diagnostics::default();
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
-        let auth = authenticator(&settings.auth).map_err(|e| diags.error(&settings.file, at_start, e));
-        let audit = AuditTrail::open(&settings.audit.store).map_err(|e| diags.error(&settings.file, at_start, e));
-
-        let tls = match settings.tls.as_ref().map(crate::tls::server_config).transpose() {
-            Ok(tls) => tls,
-            Err(e) => {
-                diags.error(&settings.file, at_start, e);
-                None
-            }
-        };
-
-        let mut sources: HashMap<&str, Arc<dyn RowSource>> = HashMap::new();
-        for s in &settings.sources {
-            match open_source(s) {
-                Ok(source) => {
-                    sources.insert(&s.name, Arc::new(Breaker::new(&s.name, source)));
-                }
-                Err(e) => diags.error(&settings.file, at_start, format!("source `{}`: {e}", s.name)),
-            }
-        }
-
-        let mut services = Vec::new();
+        let mut sets = Vec::new();
         for service in &settings.services {
-            let (set, d) = mapping::load_set(&service.mappings);
+            let (set, d) = mapping::load_set_with_progress(&service.mappings, &mut |done, total| {
+                progress(&service.name, done, total)
+            });
             diags.extend(d);
-            if let (Some(set), Some(source)) = (set, sources.get(service.source.as_str())) {
-                services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
+            sets.extend(set);
+        }
+        let auth = authenticator(&settings.auth).map_err(|e| diags.error(&settings.file, at_start, e));
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()
+            .map_err(|e| diags.error(&settings.file, at_start, e));
+        match (auth, tls) {
+            (Ok(auth), Ok(tls)) if !diags.has_errors() => Ok(Compiled { settings, auth, tls, sets, warnings: diags }),
+            _ => Err(diags.sorted()),
+        }
+    }
+}
+
+impl Snapshot {
+    /// `validate`: config and all mappings, without touching the databases; with `connect`,
+    /// every statement checked against its database too (see [`statements`]).
+    pub fn check(
+        config: &Path,
+        connect: bool,
+        progress: &mut dyn FnMut(&str, usize, usize),
+    ) -> Result<Checked, Vec<Diagnostic>> {
+        let Compiled { settings, sets, mut warnings, .. } = Compiled::load(config, progress)?;
+        let mut unchecked = Vec::new();
+        if connect {
+            let sources = open_sources(&settings, &mut warnings);
+            for (service, set) in settings.services.iter().zip(&sets) {
+                let Some(source) = sources.get(service.source.as_str()) else { continue };
+                if let Err(e) = statements::check(set, source.as_ref(), &mut warnings) {
+                    unchecked.push((service.source.clone(), e.to_string()));
+                }
             }
         }
-        match (auth, audit) {
-            (Ok(auth), Ok(audit)) if !diags.has_errors() => {
-                Ok(Snapshot { settings, tls, auth, audit: Arc::new(audit), services })
+        if warnings.has_errors() {
+            Err(warnings.sorted())
+        } else {
+            Ok(Checked { settings, warnings: warnings.sorted(), unchecked })
+        }
+    }
+
+    /// Start-up and reload: everything `validate` checks, the audit trail opened, the
+    /// sources opened and each set's statements checked against a database that answers (one
+    /// that does not is checked when the next reload finds it up; its requests get 503 now).
+    pub fn load(config: &Path) -> Result<Snapshot, Vec<Diagnostic>> {
+        let Compiled { settings, auth, tls, sets, warnings: mut diags } = Compiled::load(config, &mut |_, _, _| {})?;
+        let at_start = mapping::yaml::Pos { line: 1, column: 1 };
+        let audit = AuditTrail::open(&settings.audit.store).map_err(|e| diags.error(&settings.file, at_start, e));
+        let sources = open_sources(&settings, &mut diags);
+        let mut services = Vec::new();
+        for (service, set) in settings.services.iter().zip(sets) {
+            let Some(source) = sources.get(service.source.as_str()) else { continue };
+            if let Err(e) = statements::check(&set, source.as_ref(), &mut diags) {
+                tracing::warn!(service = %service.name, error = %e, "statements not checked against the database: it does not answer");
             }
+            services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
+        }
+        match audit {
+            Ok(audit) if !diags.has_errors() => Ok(Snapshot { settings, tls, auth, audit: Arc::new(audit), services }),
             _ => Err(diags.sorted()),
         }
     }
@@ -100,6 +125,25 @@ impl Snapshot {
             (rest.is_empty() || rest.starts_with('/')).then(|| (s, rest.trim_start_matches('/').to_owned()))
         })
     }
+}
+
+/// Every configured source, each behind its circuit breaker. Network databases connect on first
+/// use; what fails here is a setting (or a missing SQLite file).
+fn open_sources(settings: &Settings, diags: &mut Diagnostics) -> HashMap<String, Arc<dyn RowSource>> {
+    let mut sources: HashMap<String, Arc<dyn RowSource>> = HashMap::new();
+    for s in &settings.sources {
+        match open_source(s) {
+            Ok(source) => {
+                sources.insert(s.name.clone(), Arc::new(Breaker::new(&s.name, source)));
+            }
+            Err(e) => diags.error(
+                &settings.file,
+                mapping::yaml::Pos { line: 1, column: 1 },
+                format!("source `{}`: {e}", s.name),
+            ),
+        }
+    }
+    sources
 }
 
 fn authenticator(settings: &AuthSettings) -> Result<Authenticator, String> {

@@ -9,4 +9,4 @@ mod sql;
 
 pub use criteria::{Criterion, DatePrefix, DateValue, TokenValue};
 pub use params::{pairs, parse_search, Cursor, SearchError, SearchRequest, SearchSpec};
-pub use sql::{child_statements, lookup_statement, page_statement, read_statement, CHILD_BATCH};
+pub use sql::{child_statements, lookup_statement, page_statement, read_statement, unbound_statement, CHILD_BATCH};

@@ -196,6 +196,15 @@ pub fn lookup_statement(query: &SqlText, style: SqlStyle, bsn: &str) -> Statemen
     Statement { sql, binds }
 }
 
+/// A mapping's query with every parameter bound to NULL, for the database to check without
+/// reading a row (`= NULL` matches nothing). See `RowSource::columns`.
+pub fn unbound_statement(query: &SqlText, style: SqlStyle) -> Statement {
+    let mut sql = String::new();
+    let mut next = 1;
+    let binds = query.render(style, &mut next, &mut sql).iter().map(|_| Value::Null).collect();
+    Statement { sql, binds }
+}
+
 /// One page of a mapping's matches: `limit` rows after `offset`. `None` when the criteria
 /// cannot match any row of this mapping (no statement needs to run).
 #[allow(clippy::too_many_arguments)]

@@ -80,7 +80,12 @@ fn the_row_cap_holds_on_every_backend() {
 
 #[test]
 fn the_row_cap_answers_with_an_operation_outcome() {
-    let app = spawn_on(&format!("kind = \"sqlite\"\npath = \"{}\"\nmax_rows = 3", demo_db().path.display()));
+    // A cap below the default page is refused; above it, a large `_count` meets it.
+    let source = format!(
+        "kind = \"sqlite\"\npath = \"{}\"\nmax_rows = 3\n\n[fhir]\ndefault_count = 2",
+        demo_db().path.display()
+    );
+    let app = spawn_on(&source);
     let reply = app.get("Observation?_count=50", Some(app.token(0)));
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body["resourceType"], "OperationOutcome");

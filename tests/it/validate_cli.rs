@@ -1,18 +1,89 @@
 //! `dva-connector validate`: every error at once as file:line:column, exit 64.
 
 use crate::harness::{copy_dir, demo_db, repo_mappings, write_config, write_tokens};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn validate(config: &std::path::Path) -> (i32, String) {
+/// `validate` on `config`; a config it calls valid must also pass `validate --connect` and be
+/// served (see [`assert_serves`]): what passes validate must never make serve fail.
+fn validate(config: &Path) -> (i32, String) {
+    let (code, out) = run_validate(config, &[]);
+    if code == 0 {
+        let (connected, out) = run_validate(config, &["--connect"]);
+        assert_eq!(connected, 0, "valid offline, but not against the database:\n{out}");
+        assert_serves(config);
+    }
+    (code, out)
+}
+
+fn run_validate(config: &Path, extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
         .args(["validate", "--config"])
         .arg(config)
+        .args(extra)
         .output()
         .expect("run validate");
     (
         out.status.code().unwrap_or(-1),
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
     )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port()
+}
+
+/// `config` with its listeners on free ports (written next to it, so relative paths hold).
+fn on_free_ports(config: &Path) -> (PathBuf, u16) {
+    let text = std::fs::read_to_string(config).expect("config");
+    let port = free_port();
+    let mut listens = 0;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !line.trim_start().starts_with("listen =") {
+                return line.to_owned();
+            }
+            listens += 1;
+            let p = if listens == 1 { port } else { free_port() };
+            format!("listen = \"127.0.0.1:{p}\"")
+        })
+        .collect();
+    if listens < 2 {
+        lines.push(format!("[admin]\nlisten = \"127.0.0.1:{}\"", free_port()));
+    }
+    let copy = config.with_file_name("serve-check.toml");
+    std::fs::write(&copy, lines.join("\n")).expect("write");
+    (copy, port)
+}
+
+/// Regression: `validate` passed configs on which `serve` panicked (exit 101, which systemd
+/// restarts forever) or exited 64. A valid config must come up, keep serving and stop with 0.
+fn assert_serves(config: &Path) {
+    let (copy, port) = on_free_ports(config);
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&copy)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = server.try_wait().expect("status") {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(server.stderr.as_mut().expect("stderr"), &mut err);
+            panic!("serve exited with {status} on a config validate called valid:\n{err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not start listening");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(server.try_wait().expect("status").is_none(), "serve stopped by itself");
+    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let status = server.wait().expect("exit");
+    assert_eq!(status.code(), Some(0), "serve did not stop cleanly");
 }
 
 #[test]
@@ -148,7 +219,7 @@ fn validate_with_flag(text: &str) -> (i32, String, String) {
 #[test]
 fn validate_warns_about_unresolvable_references_and_incomplete_codes() {
     let (code, out, file) = validate_with_flag(
-        "resource: Flag\nprofile: http://example.org/p\nquery: SELECT id, p FROM t WHERE p = :patient\nid: \"flag-{id}\"\n\
+        "resource: Flag\nprofile: http://example.org/p\nquery: SELECT pat_id AS id, pat_id AS p FROM patient WHERE pat_id = :patient\nid: \"flag-{id}\"\n\
          template:\n  status: active\n  identifier:\n    - value: \"{id}\"\n  code:\n    coding:\n      - { system: \"http://snomed.info/sct\", code: \"1\" }\n  \
          subject: { reference: \"Patient/{p}\", display: x }\n  author: { reference: \"Organization/unit-{id}\", display: x }\n  \
          encounter: { reference: \"Encounter/visit-{id}\", display: x }\n",
@@ -209,4 +280,130 @@ fn demo_with_qualification_data_serves_every_set() {
     let (code, out) = validate(&dir.path().join("dva-connector.toml"));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("3 data services"), "{out}");
+}
+
+/// What a careless operator writes: `validate` refuses each with its position and the range or
+/// rule, and `serve` refuses it the same way (exit 64, which systemd does not restart), never
+/// a panic. Regression: each of these passed `validate`; on some `serve` panicked (exit 101).
+#[test]
+fn careless_configs_are_refused_by_validate_and_serve_alike() {
+    let config_edits: Vec<(&str, &str, &str)> = vec![
+        ("workers", "workers = 1", "workers = 513"),
+        ("statement timeout", "[sources.ehr]\n", "[sources.ehr]\nstatement_timeout_secs = 9223372036854775807\n"),
+        ("no rows", "[sources.ehr]\n", "[sources.ehr]\nmax_rows = 0\n"),
+        ("fewer rows than a page", "[sources.ehr]\n", "[sources.ehr]\nmax_rows = 100\n"),
+        ("pool", "[sources.ehr]\n", "[sources.ehr]\npool_size = 0\n"),
+        ("connect timeout", "[sources.ehr]\n", "[sources.ehr]\nconnect_timeout_secs = 100000\n"),
+        ("page size", "[auth]", "[fhir]\nmax_count = 0\n\n[auth]"),
+        ("dot-dot", "base_path = \"/fhir/stu3/gp-data\"", "base_path = \"/fhir/../gp-data\""),
+        ("missing database", ".sqlite\"", ".sqlite-gone\""),
+        ("retention", "[auth]", "[audit]\nretention_months = 0\n\n[auth]"),
+    ];
+    let expected = [
+        "`workers = 513` is out of range: 1 to 64",
+        "`statement_timeout_secs = 9223372036854775807` is out of range: 1 to 3600 seconds",
+        "`max_rows = 0` is out of range: 1 to 1000000 rows",
+        "`max_rows = 100` must be more than `[fhir] default_count` (100)",
+        "`pool_size = 0` is out of range: 1 to 256",
+        "`connect_timeout_secs = 100000` is out of range: 1 to 300 seconds",
+        "`max_count = 0` is out of range: 1 to 5000",
+        "must look like /fhir/stu3/gp-data",
+        "the SQLite database",
+        "`retention_months = 0` is out of range: 1 to 600 months",
+    ];
+    for ((what, from, to), says) in config_edits.iter().zip(expected) {
+        let dir = tempfile::tempdir().expect("temp");
+        write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+        let config = write_config(dir.path(), &demo_db().path, &repo_mappings());
+        let text = std::fs::read_to_string(&config).expect("config");
+        assert!(text.contains(from), "{what}: `{from}` not in the config");
+        std::fs::write(&config, text.replacen(from, to, 1)).expect("write");
+        assert_refused(what, &config, says);
+    }
+    let auth_edits = [
+        ("no algorithms", "algorithms = []", "`algorithms` is empty"),
+        (
+            "clock skew",
+            "max_clock_skew_secs = 86400",
+            "`max_clock_skew_secs = 86400` is out of range: 0 to 300 seconds",
+        ),
+    ];
+    for (what, line, says) in auth_edits {
+        let dir = tempfile::tempdir().expect("temp");
+        std::fs::write(dir.path().join("jwks.json"), "{\"keys\": []}").expect("jwks");
+        let config = write_config(dir.path(), &demo_db().path, &repo_mappings());
+        let text = std::fs::read_to_string(&config).expect("config");
+        let jwt = format!("mode = \"jwt\"\njwks_file = \"jwks.json\"\nissuer = \"https://as.test\"\naudience = \"https://dva.test\"\n{line}");
+        let text = text
+            .replace("mode = \"static\"\ntoken_file = \"tokens.json\"", &jwt)
+            .replace("source = \"ehr\"", "source = \"ehr\"\nprovider = \"demo-his\"\ndata_service_id = \"49\"");
+        std::fs::write(&config, text).expect("write");
+        assert_refused(what, &config, says);
+    }
+}
+
+/// Mapping files as editors and careless copies leave them.
+#[test]
+fn mapping_files_with_nul_bytes_second_documents_or_dead_includes_are_refused() {
+    let patient = repo_mappings().join("patient.yaml");
+    let original = std::fs::read_to_string(&patient).expect("patient mapping");
+    let line_of = |needle: &str| original.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1);
+    let after_end = original.lines().count() + 1;
+    let include_line = line_of("Patient:general-practitioner:");
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "NUL byte",
+            original.replacen("resource: Patient", "resource: Pat\0ient", 1),
+            format!("patient.yaml:{}:14: error: the file contains a NUL byte", line_of("resource: Patient")),
+        ),
+        (
+            "second document",
+            format!("{original}---\nresource: Flag\n"),
+            format!("patient.yaml:{after_end}:1: error: YAML syntax: a second YAML document"),
+        ),
+        (
+            "dead include",
+            original.replacen("Patient:general-practitioner: generalPractitioner", "Patient:general-practitioner: careProvider", 1),
+            format!("patient.yaml:{include_line}:33: error: include `Patient:general-practitioner` follows `careProvider`, which the template does not write"),
+        ),
+        (
+            "a write",
+            original.replacen("SELECT", "DELETE FROM patient WHERE pat_id = :patient; SELECT", 1),
+            "the query holds more than one statement".to_owned(),
+        ),
+    ];
+    for (what, text, says) in cases {
+        let dir = tempfile::tempdir().expect("temp");
+        let mappings = dir.path().join("mappings");
+        copy_dir(&repo_mappings(), &mappings);
+        std::fs::write(mappings.join("patient.yaml"), text).expect("write");
+        write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+        let config = write_config(dir.path(), &demo_db().path, &mappings);
+        assert_refused(what, &config, &says);
+    }
+    // A byte-order mark (Windows editors write one) is not a problem.
+    let dir = tempfile::tempdir().expect("temp");
+    let mappings = dir.path().join("mappings");
+    copy_dir(&repo_mappings(), &mappings);
+    std::fs::write(mappings.join("patient.yaml"), format!("\u{feff}{original}")).expect("write");
+    write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let config = write_config(dir.path(), &demo_db().path, &mappings);
+    let (code, out) = validate(&config);
+    assert_eq!(code, 0, "a BOM: {out}");
+}
+
+/// `validate` exits 64 saying `says`; `serve` exits 64 too, saying the same.
+fn assert_refused(what: &str, config: &Path, says: &str) {
+    let (code, out) = validate(config);
+    assert_eq!(code, 64, "{what}: {out}");
+    assert!(out.contains(says), "{what}: `{says}` not in:\n{out}");
+    let (copy, _) = on_free_ports(config);
+    let served = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&copy)
+        .output()
+        .expect("run serve");
+    let err = String::from_utf8_lossy(&served.stderr);
+    assert_eq!(served.status.code(), Some(64), "{what}: serve: {err}");
+    assert!(err.contains(says), "{what}: serve did not say `{says}`:\n{err}");
 }

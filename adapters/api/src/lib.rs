@@ -74,6 +74,10 @@ pub trait RowSource: Send + Sync {
     /// Run one statement and return all its rows (callers bound them with paging in SQL).
     fn query(&self, statement: &Statement) -> Result<RowSet, SourceError>;
 
+    /// The names of the columns `statement` returns, the database checking the statement
+    /// (syntax, tables, columns) without reading a row. Its binds may be NULL.
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError>;
+
     /// A cheap check that the database answers.
     fn health(&self) -> Result<(), SourceError>;
 
@@ -104,6 +108,19 @@ impl Default for SourceLimits {
             connect_timeout: Duration::from_secs(2),
             max_rows: 10_000,
         }
+    }
+}
+
+/// `statement` wrapped so that it returns exactly one row, of NULLs, without being run: the
+/// row carries its column names (which diesel only reports with a row), and `LIMIT 0` keeps
+/// the database from reading anything. For SQLite and PostgreSQL.
+pub fn one_empty_row(statement: &Statement) -> Statement {
+    Statement {
+        sql: format!(
+            "SELECT dva_q.* FROM (SELECT 1 AS dva_one) dva_one LEFT JOIN (SELECT * FROM (\n{}\n) dva_inner LIMIT 0) dva_q ON 1 = 1",
+            statement.sql
+        ),
+        binds: statement.binds.clone(),
     }
 }
 

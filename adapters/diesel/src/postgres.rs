@@ -70,6 +70,20 @@ impl RowSource for PostgresSource {
         self.pool.with(|conn| load(conn, statement, max_rows, timeout))
     }
 
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        let timeout = self.limits.statement_timeout;
+        let wrapped = dva_source_api::one_empty_row(statement);
+        self.pool.with(|session| {
+            use diesel::connection::DefaultLoadingMode;
+            let started = Instant::now();
+            let error = |e| classify(e, started, timeout);
+            // Not prepared: a check runs once and must not take one of the session's shapes.
+            let query = bind_all(diesel::sql_query(&wrapped.sql).into_boxed(), &wrapped.binds);
+            let iter = query.load_iter::<DynamicRow, DefaultLoadingMode>(&mut session.conn).map_err(error)?;
+            Ok(collect(iter, 1, error)?.columns.to_vec())
+        })
+    }
+
     fn health(&self) -> Result<(), SourceError> {
         self.pool.with(|session| {
             session.conn.batch_execute("SELECT 1").map_err(|e| classify(e, Instant::now(), Duration::MAX))
@@ -144,11 +158,27 @@ fn first_line(e: &dyn std::fmt::Display) -> String {
 
 type BoxedQuery<'a> = diesel::query_builder::BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>;
 
+/// A parameter of no declared type (OID 0): PostgreSQL infers it from where it is used, so a
+/// NULL fits any column (a NULL typed as text, compared with an integer column, is an error).
+#[derive(diesel::sql_types::SqlType)]
+#[diesel(postgres_type(oid = 0, array_oid = 0))]
+pub(crate) struct Unspecified;
+
+/// The value of an [`Unspecified`] NULL.
+#[derive(Debug)]
+pub(crate) struct NoValue;
+
+impl diesel::serialize::ToSql<Unspecified, Pg> for NoValue {
+    fn to_sql<'b>(&'b self, _: &mut diesel::serialize::Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        Ok(diesel::serialize::IsNull::Yes)
+    }
+}
+
 /// Binds each value with its own SQL type, so PostgreSQL compares dates with dates.
 fn bind_all<'a>(mut query: BoxedQuery<'a>, binds: &[Value]) -> BoxedQuery<'a> {
     for value in binds {
         query = match value {
-            Value::Null => query.bind::<Nullable<Text>, _>(None::<String>),
+            Value::Null => query.bind::<Nullable<Unspecified>, _>(None::<NoValue>),
             Value::Bool(b) => query.bind::<Bool, _>(*b),
             Value::Int(i) => query.bind::<BigInt, _>(*i),
             Value::Float(f) => query.bind::<Double, _>(*f),

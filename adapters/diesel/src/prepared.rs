@@ -56,7 +56,7 @@ pub struct CachedSql<'a> {
     pub binds: &'a [Value],
 }
 
-static NULL: Option<String> = None;
+static NULL: Option<crate::postgres::NoValue> = None;
 
 impl QueryId for CachedSql<'_> {
     type QueryId = ();
@@ -76,7 +76,7 @@ impl QueryFragment<Pg> for CachedSql<'_> {
         out.push_sql(self.sql);
         for value in self.binds {
             match value {
-                Value::Null => out.push_bind_param_value_only::<Nullable<Text>, _>(&NULL)?,
+                Value::Null => out.push_bind_param_value_only::<Nullable<crate::postgres::Unspecified>, _>(&NULL)?,
                 Value::Bool(b) => out.push_bind_param_value_only::<Bool, _>(b)?,
                 Value::Int(i) => out.push_bind_param_value_only::<BigInt, _>(i)?,
                 Value::Float(f) => out.push_bind_param_value_only::<Double, _>(f)?,

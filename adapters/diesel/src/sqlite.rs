@@ -64,6 +64,12 @@ impl RowSource for SqliteSource {
         load(&mut conn, statement, self.limits.max_rows)
     }
 
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        let mut conn = self.pool.get().map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let rows = load(&mut conn, &dva_source_api::one_empty_row(statement), 1)?;
+        Ok(rows.columns.to_vec())
+    }
+
     fn health(&self) -> Result<(), SourceError> {
         // Pooled connections keep a moved or deleted file open; the path is what a restart uses.
         if !self.path.is_file() {

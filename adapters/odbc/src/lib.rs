@@ -66,6 +66,15 @@ impl RowSource for OdbcSource {
         })
     }
 
+    fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        // ODBC reports a result's columns without a row; `1 = 0` keeps any row from being read.
+        let check = Statement {
+            sql: format!("SELECT * FROM (\n{}\n) q WHERE 1 = 0", statement.sql),
+            binds: statement.binds.clone(),
+        };
+        Ok(self.query(&check)?.columns.to_vec())
+    }
+
     fn health(&self) -> Result<(), SourceError> {
         let sql = health_sql(self.options.dialect);
         let timeout = self.limits.statement_timeout;
