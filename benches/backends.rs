@@ -230,6 +230,9 @@ fn per_second(n: usize, mut f: impl FnMut()) -> f64 {
 
 fn write_config(dir: &Path, source: &str) -> std::path::PathBuf {
     let config = dir.join("dva-connector.toml");
+    if !dir.join("audit.key").exists() {
+        dva_connector::audit::new_key(&dir.join("audit.key")).expect("audit key file");
+    }
     let mappings = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data");
     std::fs::write(
         &config,

@@ -31,6 +31,7 @@ fn main() {
         GeneratorOptions { patients: 10, seed: 1, anchor: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
     create_database(&db, &options).expect("db");
     std::fs::write(dir.join("tokens.json"), "[]").expect("tokens");
+    dva_connector::audit::new_key(&dir.join("audit.key")).expect("audit key file");
     let config = dir.join("dva-connector.toml");
     std::fs::write(
         &config,

@@ -96,6 +96,9 @@ pub fn write_config(dir: &Path, source_toml: &str, tls: bool, port: u16) -> Path
     let tls_section =
         if tls { "[server.tls]\ncertificate = \"server.pem\"\nprivate_key = \"server.key\"\n" } else { "" };
     let config = dir.join("dva-connector.toml");
+    if !dir.join("audit.key").exists() {
+        dva_connector::audit::new_key(&dir.join("audit.key")).expect("audit key file");
+    }
     std::fs::write(
         &config,
         format!(

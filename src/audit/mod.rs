@@ -1,17 +1,21 @@
 //! The audit trail (NEN 7513): one record per access to a data service, written durably before
-//! the response leaves, hash-chained so that an edited or removed record is detected.
+//! the response leaves, chained by MACs under a key kept outside the store, so that an edited,
+//! removed, inserted or reordered record is detected even by someone who can write the store;
+//! checkpoints in the log catch records cut off the end.
 //!
-//! Records name the patient by an HMAC of the BSN under a key kept in the store, so the trail
-//! holds no BSN yet `audit export --patient BSN` finds a patient's records. The store is an
-//! SQLite file; appends take the write lock first, so several processes may share it and the
-//! chain stays one line.
+//! Records name the patient by an HMAC of the BSN under a key of the key file, so the trail
+//! holds no BSN, nobody with the store alone can map it back, yet `audit export --patient BSN`
+//! finds a patient's records. The store is an SQLite file or a PostgreSQL database; appends take
+//! the write lock first, so several processes may share it and the chain stays one line.
 
 mod chain;
 mod group_commit;
+mod keys;
 mod store;
 
-pub use chain::Verification;
-pub use store::AuditTrail;
+pub use chain::{Checkpoint, Verification};
+pub use keys::{new_key, AuditKeys};
+pub use store::{AuditTrail, OpenError};
 
 use serde::Serialize;
 
@@ -47,7 +51,10 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {
     pub seq: i64,
-    /// HMAC-SHA256 of the BSN under the store's key (hex); empty without a valid token.
+    /// The key of the key file its MAC was made with; empty for a record of a schema-1 store.
+    #[serde(skip)]
+    pub key_id: String,
+    /// HMAC-SHA256 of the BSN under the record's key (hex); empty without a valid token.
     #[serde(skip)]
     pub patient: String,
     #[serde(flatten)]

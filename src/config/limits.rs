@@ -10,6 +10,8 @@ pub const WORKERS: RangeInclusive<usize> = 1..=64;
 pub const MAX_COUNT: RangeInclusive<usize> = 1..=5_000;
 /// `[audit] retention_months`.
 pub const RETENTION_MONTHS: RangeInclusive<u32> = 1..=600;
+/// `[audit] checkpoint_interval_secs`: how often the trail's end is written to the log.
+pub const CHECKPOINT_INTERVAL_SECS: RangeInclusive<u64> = 10..=86_400;
 /// `[auth] max_clock_skew_secs`: how far the authorization server's clock may be off.
 pub const MAX_CLOCK_SKEW_SECS: RangeInclusive<u64> = 0..=300;
 /// `[auth] cache_max_secs`: how long an introspection answer is remembered.

@@ -40,6 +40,10 @@ pub struct AuditSettings {
     pub store: AuditStore,
     /// `audit purge` removes records older than this (default 36, MedMij's retention).
     pub retention_months: u32,
+    /// The audit keys (default `audit.key` next to this config); never inside the store.
+    pub key_file: PathBuf,
+    /// How often the server writes a checkpoint of the trail's end to its log.
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

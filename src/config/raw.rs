@@ -95,6 +95,8 @@ struct RawAudit {
     path: Option<String>,
     url: Option<Spanned<String>>,
     retention_months: Option<Spanned<u32>>,
+    key_file: Option<Spanned<String>>,
+    checkpoint_interval_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -287,7 +289,26 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
         },
         (path, None) => AuditStore::Sqlite(resolve(path.as_deref().unwrap_or("audit.sqlite"))),
     };
-    let audit = AuditSettings { store, retention_months: retention_months.max(1) };
+    let key_file = match &raw.audit.key_file {
+        None => Some(resolve("audit.key")),
+        Some(k) => match expand_env(k.get_ref()) {
+            Ok(path) => Some(resolve(&path)),
+            Err(m) => {
+                diags.error(file, at(k.span()), m);
+                None
+            }
+        },
+    };
+    let checkpoint_interval = raw.audit.checkpoint_interval_secs.as_ref().map_or(300, |c| *c.get_ref());
+    if let Some(c) = &raw.audit.checkpoint_interval_secs {
+        in_range(diags, file, text, "checkpoint_interval_secs", c, limits::CHECKPOINT_INTERVAL_SECS, " seconds");
+    }
+    let audit = AuditSettings {
+        store,
+        retention_months,
+        key_file: key_file.unwrap_or_default(),
+        checkpoint_interval: Duration::from_secs(checkpoint_interval),
+    };
 
     let mut sources = Vec::new();
     for (name, source) in &raw.sources {

@@ -68,6 +68,11 @@ pub fn prepare(dir: &Path, data: DemoData<'_>, mappings: &Path, listen: SocketAd
         .context("cannot write the token file")?;
     let config = dir.join(CONFIG_FILE);
     std::fs::write(&config, config_text(listen, &services)).context("cannot write the config")?;
+    // The audit trail's keys, next to the config (its default place), made once.
+    let key_file = dir.join("audit.key");
+    if !key_file.exists() {
+        crate::audit::new_key(&key_file).map_err(anyhow::Error::msg)?;
+    }
 
     let first = tokens.first().map(|t| t.0.as_str()).unwrap_or("<token>");
     let bases: Vec<String> = services.iter().map(|s| format!("http://{listen}{}", s.base_path)).collect();

@@ -1,6 +1,7 @@
 //! The live snapshot: settings, compiled mapping sets and open sources, swapped as a whole.
 
 mod breaker;
+pub mod checkpoints;
 pub mod reload;
 mod service;
 mod snapshot;

@@ -3,7 +3,7 @@
 use super::breaker::Breaker;
 use super::service::DataService;
 use super::statements;
-use crate::audit::AuditTrail;
+use crate::audit::{AuditKeys, AuditTrail};
 use crate::auth::{Authenticator, Introspector, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics, MappingSet};
@@ -41,6 +41,8 @@ struct Compiled {
     tls: Option<crate::tls::TlsServer>,
     /// One per service, in the order of `settings.services`.
     sets: Vec<MappingSet>,
+    /// The audit key file, checked against the store.
+    audit_keys: AuditKeys,
     warnings: Diagnostics,
 }
 
@@ -64,8 +66,13 @@ impl Compiled {
             .map(crate::tls::server_config)
             .transpose()
             .map_err(|e| diags.error(&settings.file, at_start, e));
-        match (auth, tls) {
-            (Ok(auth), Ok(tls)) if !diags.has_errors() => Ok(Compiled { settings, auth, tls, sets, warnings: diags }),
+        let audit_keys = AuditKeys::load(&settings.audit.key_file)
+            .and_then(|keys| AuditTrail::check(&settings.audit.store, &keys).map(|()| keys).map_err(|e| e.to_string()))
+            .map_err(|e| diags.error(&settings.file, at_start, e));
+        match (auth, tls, audit_keys) {
+            (Ok(auth), Ok(tls), Ok(audit_keys)) if !diags.has_errors() => {
+                Ok(Compiled { settings, auth, tls, sets, audit_keys, warnings: diags })
+            }
             _ => Err(diags.sorted()),
         }
     }
@@ -101,9 +108,11 @@ impl Snapshot {
     /// sources opened and each set's statements checked against a database that answers (one
     /// that does not is checked when the next reload finds it up; its requests get 503 now).
     pub fn load(config: &Path) -> Result<Snapshot, Vec<Diagnostic>> {
-        let Compiled { settings, auth, tls, sets, warnings: mut diags } = Compiled::load(config, &mut |_, _, _| {})?;
+        let Compiled { settings, auth, tls, sets, audit_keys, warnings: mut diags } =
+            Compiled::load(config, &mut |_, _, _| {})?;
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
-        let audit = AuditTrail::open(&settings.audit.store).map_err(|e| diags.error(&settings.file, at_start, e));
+        let audit = AuditTrail::open(&settings.audit.store, audit_keys)
+            .map_err(|e| diags.error(&settings.file, at_start, e.to_string()));
         let sources = open_sources(&settings, &mut diags);
         let mut services = Vec::new();
         for (service, set) in settings.services.iter().zip(sets) {

@@ -186,8 +186,11 @@ fn no_record_is_lost_when_the_server_is_killed_under_load() {
 /// still make one chain, which verifies and detects an edit.
 #[test]
 fn two_daemons_share_one_chain_in_postgresql() {
-    use dva_connector::audit::{AuditEvent, AuditTrail, Verification};
+    use dva_connector::audit::{AuditEvent, AuditKeys, AuditTrail, Verification};
     use dva_connector::config::{AuditStore, Secret};
+    let keys_dir = tempfile::tempdir().expect("dir");
+    let key_file = keys_dir.path().join("audit.key");
+    dva_connector::audit::new_key(&key_file).expect("key file");
     let server = crate::backends::POSTGRES_SERVER;
     let mut admin = dva_source_diesel::PostgresWriter::connect(&format!("{server}/test")).expect("PostgreSQL");
     admin.execute_batch("DROP DATABASE IF EXISTS dva_it_audit WITH (FORCE)").expect("drop");
@@ -196,9 +199,10 @@ fn two_daemons_share_one_chain_in_postgresql() {
     let bsn = dva_connector::auth::Bsn::parse(&demo_db().tokens[0].bsn).expect("bsn");
     let daemons: Vec<_> = (0..2)
         .map(|d| {
-            let (store, bsn) = (store.clone(), bsn.clone());
+            let (store, bsn, key_file) = (store.clone(), bsn.clone(), key_file.clone());
             std::thread::spawn(move || {
-                let trail = AuditTrail::open(&store).expect("open the shared trail");
+                let keys = AuditKeys::load(&key_file).expect("keys");
+                let trail = AuditTrail::open(&store, keys).expect("open the shared trail");
                 for n in 0..50 {
                     let event = AuditEvent {
                         at: "2026-11-23T10:00:00.000Z".into(),
@@ -216,10 +220,258 @@ fn two_daemons_share_one_chain_in_postgresql() {
     for d in daemons {
         d.join().expect("daemon");
     }
-    let trail = AuditTrail::open(&store).expect("open");
-    assert_eq!(trail.verify().expect("verify"), Verification::Intact { records: 100 });
+    let trail = AuditTrail::open(&store, AuditKeys::load(&key_file).expect("keys")).expect("open");
+    assert_eq!(trail.verify(&[]).expect("verify"), Verification::Intact { records: 100 });
     assert_eq!(trail.export(&bsn).expect("export").len(), 100);
     let mut w = dva_source_diesel::PostgresWriter::connect(&format!("{server}/dva_it_audit")).expect("connect");
     w.execute_batch("UPDATE audit_event SET service = 'forged' WHERE seq = 50").expect("tamper");
-    assert!(matches!(trail.verify().expect("verify"), Verification::Broken { seq: 50, .. }));
+    assert!(matches!(trail.verify(&[]).expect("verify"), Verification::Broken { seq: 50, .. }));
+}
+
+/// Someone who can write the store (a DBA of a shared audit database, a backup operator) but
+/// not read the key file: removing a record and recomputing the chain (which fooled `verify`
+/// with plain SHA-256), inserting, reordering and cutting records off the end are all found.
+#[test]
+fn a_writer_of_the_store_without_the_key_file_cannot_hide_a_change() {
+    let app = spawn_app();
+    let token = app.token(0);
+    for n in 1..=6 {
+        assert_eq!(get(&format!("{}/Patient", app.base), Some(token), &request_id(n)), 200);
+    }
+    let config = config_of(&app);
+    let store = app.dir.path().join("audit.sqlite");
+    let (ok, checkpoint) = audit_cli(&config, &["checkpoint"]);
+    assert!(ok && checkpoint.starts_with("dva-audit-checkpoint/1/6/"), "{checkpoint}");
+    let sql = |statements: &str| SqliteWriter::create(&store).expect("open").execute_batch(statements).expect("tamper");
+    // The store is in WAL mode: copies are made and put back through SQLite, not the file.
+    let backup = app.dir.path().join("backup.sqlite");
+    sql(&format!("VACUUM INTO '{}'", backup.display()));
+    let restore = || {
+        sql(&format!(
+            "ATTACH '{}' AS b; DELETE FROM audit_event; INSERT INTO audit_event SELECT * FROM b.audit_event; \
+             DELETE FROM audit_meta; INSERT INTO audit_meta SELECT * FROM b.audit_meta; DETACH b",
+            backup.display()
+        ))
+    };
+    let verify = || audit_cli(&config, &["verify"]);
+
+    // Removal, with every later record renumbered and its hash recomputed (SHA-256 of the
+    // previous hash and the fields: what verified before the chain was keyed).
+    let rows = read_all(&store);
+    sql("DELETE FROM audit_event WHERE seq = 3");
+    let mut prev = rows[1].hash.clone();
+    for (i, row) in rows.iter().enumerate().skip(3) {
+        let seq = i as i64;
+        let hash = sha256_hex(&format!("{prev}{}", row.fields(seq)));
+        sql(&format!(
+            "UPDATE audit_event SET seq = {seq}, prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+            row.seq
+        ));
+        prev = hash;
+    }
+    sql(&format!("UPDATE audit_meta SET value = '5' WHERE key = 'last_seq'; UPDATE audit_meta SET value = '{prev}' WHERE key = 'last_hash'"));
+    let (ok, out) = verify();
+    assert!(!ok && out.contains("BROKEN at record 3"), "recomputed removal: {out}");
+    restore();
+    assert!(verify().0, "restored");
+
+    // Insertion: a copy of record 2 as record 7 after the end.
+    sql("INSERT INTO audit_event (seq, key_id, patient, at, action, service, interaction, resources, patient_key, \
+         client, peer, outcome, status, reason, request_id, correlation_id, prev_hash, hash) \
+         SELECT 7, key_id, patient, at, action, service, interaction, resources, patient_key, \
+         client, peer, outcome, status, reason, request_id, correlation_id, \
+         (SELECT hash FROM audit_event WHERE seq = 6), hash FROM audit_event WHERE seq = 2; \
+         UPDATE audit_meta SET value = '7' WHERE key = 'last_seq'; \
+         UPDATE audit_meta SET value = (SELECT hash FROM audit_event WHERE seq = 7) WHERE key = 'last_hash'");
+    let (ok, out) = verify();
+    assert!(!ok && out.contains("BROKEN at record 7"), "insertion: {out}");
+    restore();
+
+    // Reordering: records 4 and 5 swap places.
+    sql("UPDATE audit_event SET seq = -4 WHERE seq = 4; UPDATE audit_event SET seq = 4 WHERE seq = 5; UPDATE audit_event SET seq = 5 WHERE seq = -4");
+    let (ok, out) = verify();
+    assert!(!ok && out.contains("BROKEN at record 4"), "reordering: {out}");
+    restore();
+
+    // Truncation: the last two records removed and the store's own end marker moved with
+    // them. The chain that is left is intact; the checkpoint written before says otherwise.
+    sql("DELETE FROM audit_event WHERE seq > 4; UPDATE audit_meta SET value = '4' WHERE key = 'last_seq'; \
+         UPDATE audit_meta SET value = (SELECT hash FROM audit_event WHERE seq = 4) WHERE key = 'last_hash'");
+    let (ok, out) = verify();
+    assert!(ok && out.contains("intact: 4 records"), "the chain alone cannot see it: {out}");
+    let (ok, out) = audit_cli(&config, &["verify", "--checkpoint", checkpoint.trim()]);
+    assert!(!ok && out.contains("records 5 to 6 were cut off the end"), "truncation: {out}");
+    restore();
+    let (ok, out) = audit_cli(&config, &["verify", "--checkpoint", checkpoint.trim()]);
+    assert!(ok && out.contains("1 checkpoints hold"), "{out}");
+    // A forged checkpoint is refused, not believed.
+    let forged = checkpoint.trim().replacen("/1/6/", "/1/9/", 1);
+    let (ok, out) = audit_cli(&config, &["verify", "--checkpoint", &forged]);
+    assert!(!ok && out.contains("was not written with a key of this key file"), "{out}");
+    // And the patient references cannot be mapped back with what the store holds.
+    let meta = SqliteSource::open(&store, SourceLimits::default())
+        .expect("open")
+        .query(&Statement { sql: "SELECT key FROM audit_meta".into(), binds: vec![] })
+        .expect("meta");
+    let keys: Vec<String> = meta.rows.iter().filter_map(|r| r[0].to_text()).collect();
+    assert!(!keys.iter().any(|k| k.contains("key") && !k.ends_with("_id")), "a key in the store: {keys:?}");
+}
+
+/// A row of the store, and its fields as the schema-1 hash covered them.
+struct Row {
+    seq: i64,
+    hash: String,
+    values: Vec<Value>,
+}
+
+impl Row {
+    fn fields(&self, seq: i64) -> String {
+        let text = |i: usize| serde_json::Value::String(self.values[i].to_text().unwrap_or_default());
+        let status = match self.values[11] {
+            Value::Int(s) => s,
+            _ => 0,
+        };
+        serde_json::json!([
+            seq,
+            text(1),
+            text(2),
+            text(3),
+            text(4),
+            text(5),
+            text(6),
+            text(7),
+            text(8),
+            text(9),
+            text(10),
+            status,
+            text(12),
+            text(13),
+            text(14)
+        ])
+        .to_string()
+    }
+}
+
+fn read_all(store: &Path) -> Vec<Row> {
+    let source = SqliteSource::open(store, SourceLimits::default()).expect("open");
+    let sql = "SELECT seq, patient, at, action, service, interaction, resources, patient_key, client, peer, outcome, \
+               status, reason, request_id, correlation_id, hash FROM audit_event ORDER BY seq";
+    let rows = source.query(&Statement { sql: sql.into(), binds: vec![] }).expect("read");
+    rows.rows
+        .into_iter()
+        .map(|r| Row {
+            seq: match r[0] {
+                Value::Int(s) => s,
+                _ => 0,
+            },
+            hash: r[15].to_text().unwrap_or_default(),
+            values: r,
+        })
+        .collect()
+}
+
+fn sha256_hex(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key file decides: without it, or with another install's, `audit verify` and `serve`
+/// refuse (exit 64) and nothing is re-keyed; a server whose store was last written with a key
+/// it lacks (another daemon sharing the store) answers 503, never data.
+#[test]
+fn a_missing_or_foreign_key_file_fails_closed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, port) = process_config(dir.path());
+    // A second daemon on the same store, with a key file of its own (a wrong copy).
+    let other_dir = tempfile::tempdir().expect("dir");
+    let (other_config, other_port) = process_config(other_dir.path());
+    let shared = format!("[audit]\npath = \"{}\"\n\n[auth]", dir.path().join("audit.sqlite").display());
+    let text = std::fs::read_to_string(&other_config).expect("config").replacen("[auth]", &shared, 1);
+    std::fs::write(&other_config, text).expect("config");
+    // Both start on a store that holds nothing yet; the first record decides the key.
+    let mut server = start_serve(&config, port, |_| {});
+    let mut other = start_serve(&other_config, other_port, |_| {});
+    let token = demo_db().tokens[0].token.clone();
+    let (base, other_base) = (
+        format!("http://127.0.0.1:{port}/fhir/stu3/gp-data"),
+        format!("http://127.0.0.1:{other_port}/fhir/stu3/gp-data"),
+    );
+    assert_eq!(get(&format!("{base}/Patient"), Some(&token), &request_id(1)), 200);
+    let reply = crate::harness::get_url(&format!("{other_base}/Patient"), Some(&token), None);
+    assert_eq!(reply.status, 503, "the chain would fork: {}", reply.text);
+    assert!(reply.body["resourceType"] == "OperationOutcome" && !reply.text.contains("\"Patient\""));
+    assert_eq!(get(&format!("{base}/Patient"), Some(&token), &request_id(2)), 200);
+    other.kill().expect("stop");
+    other.wait().expect("reap");
+    // Started now, it refuses at once (64: systemd does not restart it), as verify does.
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["serve", "--config"])
+        .arg(&other_config)
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("which the key file lacks"), "{err}");
+    let (ok, out) = audit_cli(&other_config, &["verify"]);
+    assert!(!ok && out.contains("which the key file lacks"), "{out}");
+    // The key file gone: verify says so, and exits 64.
+    server.kill().expect("stop");
+    server.wait().expect("reap");
+    std::fs::rename(dir.path().join("audit.key"), dir.path().join("audit.key.away")).expect("move the key away");
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .expect("verify");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("create it with `dva-connector audit new-key"));
+    std::fs::rename(dir.path().join("audit.key.away"), dir.path().join("audit.key")).expect("key back");
+    let (ok, out) = audit_cli(&config, &["verify"]);
+    assert!(ok && out.contains("intact: 2 records"), "untouched by all this: {out}");
+}
+
+/// The server writes a checkpoint to its log when it stops; verify takes the log.
+#[test]
+fn the_server_logs_checkpoints_that_verify_reads() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, port) = process_config(dir.path());
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut server = start_serve(&config, port, |c| {
+        c.stderr(file);
+    });
+    let token = demo_db().tokens[0].token.clone();
+    for n in 1..=3 {
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{port}/fhir/stu3/gp-data/Patient"), Some(&token), &request_id(n)),
+            200
+        );
+    }
+    assert!(Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill").success());
+    assert!(server.wait().expect("exit").success());
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(logged.contains("dva-audit-checkpoint/1/3/"), "no checkpoint at shutdown:\n{logged}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["audit", "verify", "--checkpoints-from"])
+        .arg(&log)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("intact: 3 records; 1 checkpoints hold"), "{text}");
+    let store = dir.path().join("audit.sqlite");
+    SqliteWriter::create(&store)
+        .expect("open")
+        .execute_batch("DELETE FROM audit_event WHERE seq = 3; UPDATE audit_meta SET value = '2' WHERE key = 'last_seq'; \
+                        UPDATE audit_meta SET value = (SELECT hash FROM audit_event WHERE seq = 2) WHERE key = 'last_hash'")
+        .expect("cut");
+    let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
+        .args(["audit", "verify", "--checkpoints-from", "-", "--config"])
+        .arg(&config)
+        .stdin(std::fs::File::open(&log).expect("log"))
+        .output()
+        .expect("verify");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("record 3 was cut off the end"), "{text}");
 }

@@ -56,6 +56,7 @@ fn qualification_server() -> (String, tempfile::TempDir, Vec<demo::qualification
     }
     let config_file = dir.path().join("dva-connector.toml");
     std::fs::write(&config_file, config).expect("config");
+    dva_connector::audit::new_key(&dir.path().join("audit.key")).expect("audit key file");
     let app = serve_config(dir, &config_file, PathBuf::new(), false);
     let root = app.base.split("/fhir/").next().unwrap_or_default().to_owned();
     (root, app.dir, tokens)

@@ -184,6 +184,10 @@ pub fn write_config(dir: &Path, db: &Path, mappings: &Path) -> PathBuf {
 /// A config over the source `source_toml`, with `server_extra` lines in `[server]`.
 pub fn write_config_with(dir: &Path, source_toml: &str, mappings: &Path, server_extra: &str) -> PathBuf {
     let config = dir.join("dva-connector.toml");
+    // The audit key file, in its default place next to the config.
+    if !dir.join("audit.key").exists() {
+        dva_connector::audit::new_key(&dir.join("audit.key")).expect("audit key file");
+    }
     std::fs::write(
         &config,
         format!(

@@ -1,5 +1,7 @@
 //! The command line: parse arguments, set up logging, run a command, map it to an exit code.
 
+mod audit;
+
 use crate::http::{self, AppState};
 use crate::mapping::{Diagnostic, Severity};
 use crate::runtime::reload::{self, ReloadEvent};
@@ -104,10 +106,10 @@ enum Command {
         #[arg(long)]
         no_serve: bool,
     },
-    /// The audit trail: check it, show a patient's records, or remove expired ones.
+    /// The audit trail: check it, show a patient's records, remove expired ones, manage its keys.
     Audit {
         #[command(subcommand)]
-        action: AuditAction,
+        action: audit::AuditAction,
     },
     /// Fill a database server with the demo-his tables and data, to try the connector on
     /// PostgreSQL, MariaDB or any ODBC database. Point a `[sources]` entry at it afterwards.
@@ -136,29 +138,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-pub enum AuditAction {
-    /// Check that no record was changed or removed; exit 1 when the chain is broken.
-    Verify {
-        #[arg(long, short, env = "DVA_CONFIG")]
-        config: PathBuf,
-    },
-    /// Print one patient's records, oldest first, one JSON object per line (for the patient's
-    /// access overview).
-    Export {
-        #[arg(long, short, env = "DVA_CONFIG")]
-        config: PathBuf,
-        /// The patient, by BSN.
-        #[arg(long)]
-        patient: String,
-    },
-    /// Remove records older than the retention (`[audit] retention_months`, default 36).
-    Purge {
-        #[arg(long, short, env = "DVA_CONFIG")]
-        config: PathBuf,
-    },
-}
-
 fn parse_dialect(name: &str) -> Result<dva_source_api::Dialect, String> {
     dva_source_api::Dialect::from_name(name).ok_or_else(|| format!("unknown dialect `{name}`"))
 }
@@ -181,7 +160,7 @@ pub fn run() -> ExitCode {
             }
             Ok(())
         }),
-        Command::Audit { action } => audit(action),
+        Command::Audit { action } => audit::run(action),
         Command::DemoLoad { postgres, odbc, dialect, patients, seed, anchor, replace } => {
             let target = match (postgres, odbc) {
                 (Some(url), _) => crate::demo::DemoTarget::Postgres(url),
@@ -364,6 +343,13 @@ fn serve(config: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let checkpoints = match crate::runtime::checkpoints::start(Arc::clone(&state.snapshot)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the audit checkpoints");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = actix_web::rt::System::new().block_on(async move {
         if let Some(admin) = admin_listener {
             let admin_addr = admin.local_addr()?;
@@ -389,6 +375,8 @@ fn serve(config: &Path) -> ExitCode {
         drop(reloader);
         outcome
     });
+    // The trail's end as the server leaves it, for `audit verify --checkpoints-from`.
+    checkpoints.stop();
     match result {
         Ok(()) => {
             tracing::info!("stopped");
@@ -399,64 +387,4 @@ fn serve(config: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn audit(action: AuditAction) -> ExitCode {
-    let config = match &action {
-        AuditAction::Verify { config } | AuditAction::Export { config, .. } | AuditAction::Purge { config } => config,
-    };
-    let settings = match crate::config::Settings::load(config) {
-        Ok(s) => s,
-        Err(diags) => {
-            print_diagnostics(&diags.sorted());
-            return ExitCode::from(EXIT_INVALID_CONFIG);
-        }
-    };
-    let trail = match crate::audit::AuditTrail::open(&settings.audit.store) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let trail_place = trail.place().to_owned();
-    let result = match action {
-        AuditAction::Verify { .. } => trail.verify().map(|v| match v {
-            crate::audit::Verification::Intact { records } => {
-                println!("audit trail intact: {records} records");
-                ExitCode::SUCCESS
-            }
-            crate::audit::Verification::Broken { seq, problem } => {
-                println!("audit trail BROKEN at record {seq}: {problem}");
-                ExitCode::FAILURE
-            }
-        }),
-        AuditAction::Export { patient, .. } => {
-            let Some(bsn) = crate::auth::Bsn::parse(patient.trim()) else {
-                eprintln!("error: --patient is not a valid BSN");
-                return ExitCode::from(EXIT_INVALID_CONFIG);
-            };
-            trail.export(&bsn).map(|events| {
-                for e in events {
-                    println!("{}", serde_json::to_string(&e).unwrap_or_default());
-                }
-                ExitCode::SUCCESS
-            })
-        }
-        AuditAction::Purge { .. } => {
-            let months = settings.audit.retention_months;
-            let cutoff = chrono::Utc::now()
-                .checked_sub_months(chrono::Months::new(months))
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-                .unwrap_or_default();
-            trail.purge(&cutoff).map(|n| {
-                println!("removed {n} records older than {months} months (before {cutoff})");
-                ExitCode::SUCCESS
-            })
-        }
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("error: audit store {}: {e}", trail_place);
-        ExitCode::FAILURE
-    })
 }
