@@ -121,7 +121,7 @@ fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {
 
 /// Builds a new snapshot and swaps it in if it is valid and needs no restart.
 pub fn reload(config: &Path, current: &ArcSwap<Snapshot>) -> ReloadOutcome {
-    let next = match Snapshot::load(config) {
+    let next = match Snapshot::load_after(config, &current.load().checked) {
         Ok(s) => s,
         Err(diags) => return ReloadOutcome::Rejected(diags.iter().map(ToString::to_string).collect()),
     };

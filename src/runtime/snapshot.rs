@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// Where every access is recorded before its response is sent.
     pub audit: Arc<AuditTrail>,
     pub services: Vec<Arc<DataService>>,
+    /// The statements its databases found right, for the next reload.
+    pub checked: statements::Passed,
 }
 
 /// What `validate` found.
@@ -90,9 +92,20 @@ impl Snapshot {
         let mut unchecked = Vec::new();
         if connect {
             let sources = open_sources(&settings, &mut warnings);
+            let (before, mut now) = (statements::Passed::default(), statements::Passed::default());
             for (service, set) in settings.services.iter().zip(&sets) {
-                let Some(source) = sources.get(service.source.as_str()) else { continue };
-                if let Err(e) = statements::check(set, source.as_ref(), &mut warnings) {
+                let (Some(source), Some(source_settings)) =
+                    (sources.get(service.source.as_str()), settings.source(&service.source))
+                else {
+                    continue;
+                };
+                let mut checker = statements::Checker {
+                    source: source.as_ref(),
+                    settings: source_settings,
+                    before: &before,
+                    now: &mut now,
+                };
+                if let Err(e) = statements::check(set, &mut checker, &mut warnings) {
                     unchecked.push((service.source.clone(), e.to_string()));
                 }
             }
@@ -104,10 +117,16 @@ impl Snapshot {
         }
     }
 
-    /// Start-up and reload: everything `validate` checks, the audit trail opened, the
-    /// sources opened and each set's statements checked against a database that answers (one
-    /// that does not is checked when the next reload finds it up; its requests get 503 now).
+    /// Start-up: everything `validate` checks, the audit trail opened, the sources opened and
+    /// each set's statements checked against a database that answers (one that does not is
+    /// checked when the next reload finds it up; its requests get 503 now).
     pub fn load(config: &Path) -> Result<Snapshot, Vec<Diagnostic>> {
+        Self::load_after(config, &statements::Passed::default())
+    }
+
+    /// Reload: as [`Snapshot::load`], asking the databases only about statements that changed
+    /// since `passed` (what the running snapshot's databases found right).
+    pub fn load_after(config: &Path, passed: &statements::Passed) -> Result<Snapshot, Vec<Diagnostic>> {
         let Compiled { settings, auth, tls, sets, audit_keys, warnings: mut diags } =
             Compiled::load(config, &mut |_, _, _| {})?;
         let at_start = mapping::yaml::Pos { line: 1, column: 1 };
@@ -115,15 +134,28 @@ impl Snapshot {
             .map_err(|e| diags.error(&settings.file, at_start, e.to_string()));
         let sources = open_sources(&settings, &mut diags);
         let mut services = Vec::new();
+        let mut checked = statements::Passed::default();
         for (service, set) in settings.services.iter().zip(sets) {
-            let Some(source) = sources.get(service.source.as_str()) else { continue };
-            if let Err(e) = statements::check(&set, source.as_ref(), &mut diags) {
+            let (Some(source), Some(source_settings)) =
+                (sources.get(service.source.as_str()), settings.source(&service.source))
+            else {
+                continue;
+            };
+            let mut checker = statements::Checker {
+                source: source.as_ref(),
+                settings: source_settings,
+                before: passed,
+                now: &mut checked,
+            };
+            if let Err(e) = statements::check(&set, &mut checker, &mut diags) {
                 tracing::warn!(service = %service.name, error = %e, "statements not checked against the database: it does not answer");
             }
             services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
         }
         match audit {
-            Ok(audit) if !diags.has_errors() => Ok(Snapshot { settings, tls, auth, audit: Arc::new(audit), services }),
+            Ok(audit) if !diags.has_errors() => {
+                Ok(Snapshot { settings, tls, auth, audit: Arc::new(audit), services, checked })
+            }
             _ => Err(diags.sorted()),
         }
     }
