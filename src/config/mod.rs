@@ -68,6 +68,11 @@ pub struct TlsSettings {
     pub allowed_clients: Vec<String>,
     /// The MedMij Whitelist XML, reloaded when it changes; its hosts are allowed too.
     pub allowed_clients_file: Option<PathBuf>,
+    /// A copy of the newest Whitelist seen (in `[server] state_dir`), so that a restart never
+    /// goes back to an older `Volgnummer` either.
+    pub allowed_clients_kept: PathBuf,
+    /// Certificate revocation lists (PEM or DER) of the client CAs, reloaded when they change.
+    pub client_crls: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

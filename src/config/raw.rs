@@ -38,6 +38,9 @@ struct RawServer {
     public_url: Option<Spanned<String>>,
     workers: Option<Spanned<usize>>,
     production: Option<bool>,
+    /// Where the daemon keeps what it must remember across restarts (default: the config's
+    /// folder; Debian: /var/lib/dva-connector).
+    state_dir: Option<Spanned<String>>,
     tls: Option<Spanned<RawTls>>,
 }
 
@@ -52,6 +55,8 @@ struct RawTls {
     #[serde(default)]
     allowed_clients: Vec<String>,
     allowed_clients_file: Option<String>,
+    #[serde(default)]
+    client_crls: Vec<String>,
 }
 
 const DEFAULT_ADMIN: &str = "127.0.0.1:9464";
@@ -239,8 +244,15 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
             }
         }
     });
-    let tls =
-        raw.server.tls.as_ref().and_then(|t| tls_settings(t, &resolve, &mut |pos, m| diags.error(file, pos, m), &at));
+    let state_dir = raw.server.state_dir.as_ref().map_or_else(|| dir.to_path_buf(), |d| resolve(d.get_ref()));
+    if let Some(d) = raw.server.state_dir.as_ref().filter(|_| !state_dir.is_dir()) {
+        diags.error(file, at(d.span()), format!("`state_dir` {} is not a folder", state_dir.display()));
+    }
+    let tls = raw
+        .server
+        .tls
+        .as_ref()
+        .and_then(|t| tls_settings(t, &resolve, &state_dir, &mut |pos, m| diags.error(file, pos, m), &at));
     let workers = raw.server.workers.as_ref().map_or(2, |w| *w.get_ref());
     if let Some(w) = &raw.server.workers {
         in_range(diags, file, text, "workers", w, limits::WORKERS, "");
@@ -713,6 +725,7 @@ fn auth_settings(
 fn tls_settings(
     raw: &Spanned<RawTls>,
     resolve: &dyn Fn(&str) -> PathBuf,
+    state_dir: &Path,
     error: &mut dyn FnMut(Pos, String),
     at: &dyn Fn(std::ops::Range<usize>) -> Pos,
 ) -> Option<TlsSettings> {
@@ -734,8 +747,15 @@ fn tls_settings(
         );
         return None;
     }
-    if mode == ClientCertificates::None && (!t.allowed_clients.is_empty() || t.allowed_clients_file.is_some()) {
-        error(at(raw.span()), "`allowed_clients` needs `client_certificates = \"optional\"` or `\"required\"`".into());
+    if mode == ClientCertificates::None
+        && (!t.allowed_clients.is_empty() || t.allowed_clients_file.is_some() || !t.client_crls.is_empty())
+    {
+        error(
+            at(raw.span()),
+            "`allowed_clients`, `allowed_clients_file` and `client_crls` need `client_certificates = \"optional\"` or \
+             `\"required\"`"
+                .into(),
+        );
         return None;
     }
     Some(TlsSettings {
@@ -745,6 +765,8 @@ fn tls_settings(
         client_ca,
         allowed_clients: t.allowed_clients.iter().map(|c| c.to_ascii_lowercase()).collect(),
         allowed_clients_file: t.allowed_clients_file.as_deref().map(resolve),
+        allowed_clients_kept: state_dir.join("medmij-whitelist.xml"),
+        client_crls: t.client_crls.iter().map(|c| resolve(c)).collect(),
     })
 }
 

@@ -13,6 +13,8 @@ pub enum IssueType {
     Security,
     Transient,
     TooCostly,
+    /// An internal timeout: the database did not answer in time.
+    Timeout,
     /// Content beyond a limit of the server (a denial-of-service protection).
     TooLong,
     Exception,
@@ -30,6 +32,7 @@ impl IssueType {
             IssueType::Security => "security",
             IssueType::Transient => "transient",
             IssueType::TooCostly => "too-costly",
+            IssueType::Timeout => "timeout",
             IssueType::TooLong => "too-long",
             IssueType::Exception => "exception",
             IssueType::Conflict => "conflict",

@@ -94,11 +94,29 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<crate::runtime::Unanswered> for ApiError {
+    fn from(e: crate::runtime::Unanswered) -> Self {
+        match e {
+            // The breaker has logged the outage; one line per request would flood the log.
+            crate::runtime::Unanswered::TimedOut { waited } => {
+                tracing::debug!(waited_ms = waited.as_millis() as u64, "gave up waiting for the database");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueType::Timeout,
+                    "the care provider's database did not answer in time; try again later",
+                )
+            }
+            crate::runtime::Unanswered::Failed => Self::internal(),
+        }
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Source(SourceError::Unavailable(cause)) => {
-                tracing::warn!(error = %cause, "database unavailable");
+                // The circuit breaker logs the outage and how many requests it refused.
+                tracing::debug!(error = %cause, "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     IssueType::Transient,

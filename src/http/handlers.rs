@@ -10,7 +10,7 @@ use super::{ApiError, AppState};
 use crate::engine::Problem;
 use crate::fhir::{self, FhirVersion, JSON_MIME, XML_MIME};
 use crate::metrics;
-use crate::runtime::{DataService, Snapshot};
+use crate::runtime::{watched, DataService, Snapshot};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -136,7 +136,7 @@ async fn search_in(
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
     let req_for_page = request.clone();
-    let (page, patient_key) = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+    let (page, patient_key) = watched(None, move || -> Result<_, crate::runtime::ServiceError> {
         let key = worker.patient_key(principal.bsn.expose())?;
         let page = match &key {
             Some(key) if lastn => Some(worker.lastn(key, &rt, &req_for_page, max)?),
@@ -145,8 +145,7 @@ async fn search_in(
         };
         Ok((page, key.and_then(|k| k.to_text())))
     })
-    .await
-    .map_err(|_| ApiError::internal())??;
+    .await??;
 
     let bundle = match page {
         // The patient has no record here: nothing matches.
@@ -210,7 +209,7 @@ async fn read_in(
     }
     let worker = Arc::clone(&service);
     let rt = resource_type.clone();
-    let (found, patient_key) = web::block(move || -> Result<_, crate::runtime::ServiceError> {
+    let (found, patient_key) = watched(None, move || -> Result<_, crate::runtime::ServiceError> {
         let key = worker.patient_key(principal.bsn.expose())?;
         let found = match &key {
             Some(key) => Some(worker.read(key, &rt, &id)?),
@@ -218,8 +217,7 @@ async fn read_in(
         };
         Ok((found, key.and_then(|k| k.to_text())))
     })
-    .await
-    .map_err(|_| ApiError::internal())??;
+    .await??;
     match found {
         Some((Some(resource), problems)) => {
             log_problems(&service, &problems);

@@ -9,6 +9,7 @@ mod handlers;
 mod head_guard;
 mod links;
 pub mod medmij;
+mod peer;
 mod server;
 
 pub use admin::serve_admin;
@@ -52,6 +53,7 @@ fn app(
     let mut app = App::new()
         .app_data(web::Data::new(state.clone()))
         .wrap(middleware::from_fn(medmij::check_ids))
+        .wrap(middleware::from_fn(peer::check_client))
         .wrap(middleware::from_fn(head_guard::answer_rejected_heads))
         .wrap(middleware::from_fn(handlers::log_request))
         .default_service(web::to(handlers::not_found));
@@ -59,6 +61,8 @@ fn app(
         app = app.service(
             web::scope(base)
                 .wrap(middleware::from_fn(audit::record_access))
+                // Patient data is not for caches, shared or private.
+                .wrap(middleware::DefaultHeaders::new().add((actix_web::http::header::CACHE_CONTROL, "no-store")))
                 .app_data(web::Data::new(handlers::ServiceName(name.clone())))
                 .route("/metadata", web::get().to(handlers::metadata))
                 .route("/{type}", web::get().to(handlers::search))

@@ -5,7 +5,7 @@
 
 use super::head_guard::HeadGuard;
 use super::AppState;
-use crate::tls::{ClientAllowList, PeerIdentity};
+use crate::tls::{ClientAllowList, ClientCertificate, PeerIdentity};
 use actix_http::HttpService;
 use actix_server::Server;
 use actix_service::{boxed, fn_service, map_config, ServiceFactory, ServiceFactoryExt};
@@ -107,8 +107,13 @@ where
         .on_connect_ext(move |stream: &Stream, data: &mut Extensions| {
             data.insert(stream.verdicts());
             data.insert(Connection { tls: stream.is_tls(), local });
-            if let Some(peer) = allowed_clients.as_ref().and_then(|allowed| stream.peer_identity(allowed)) {
-                data.insert(peer);
+            if let Some(allowed) = &allowed_clients {
+                if let Some(peer) = stream.peer_identity(allowed) {
+                    data.insert(peer);
+                }
+                if let Some(certificate) = stream.client_certificate(allowed) {
+                    data.insert(certificate);
+                }
             }
         })
         .h1(app)
@@ -130,6 +135,13 @@ impl Stream {
 
     fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// The verified client certificate of a TLS connection, to be checked on every request.
+    fn client_certificate(&self, allowed: &Arc<ClientAllowList>) -> Option<ClientCertificate> {
+        let Stream::Tls(tls) = self else { return None };
+        let (_, session) = tls.get_ref().get_ref();
+        ClientCertificate::of(session.peer_certificates()?, Arc::clone(allowed))
     }
 
     /// The verified client certificate's identity on a TLS connection, if it presented one.

@@ -2,6 +2,7 @@
 //! instead of each waiting for a connection attempt, and the first request after a short
 //! pause (or a readiness check) finds out whether it is back. No restart needed.
 
+use dva_source_api::watch::Watch;
 use dva_source_api::{PoolStatus, RowSet, RowSource, SourceError, SqlStyle, Statement};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,58 +10,108 @@ use std::time::{Duration, Instant};
 
 /// How long the breaker stays open before one request may try the database again.
 const PAUSE: Duration = Duration::from_secs(2);
+/// While down, how often the log says how many requests were refused (one line, not one each).
+const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Breaker {
-    name: String,
     inner: Arc<dyn RowSource>,
-    /// When the database was found down; `None` while it answers.
-    down_since: Mutex<Option<Instant>>,
+    state: Arc<State>,
+}
+
+struct State {
+    name: String,
+    /// Since when the database is down; `None` while it answers.
+    down: Mutex<Option<Outage>>,
     /// One request at a time tries a database that was down.
     probing: AtomicBool,
 }
 
+struct Outage {
+    since: Instant,
+    /// The last failed attempt: the next one waits a pause after it.
+    tried: Instant,
+    /// Requests refused at once since `since`, and since the last report.
+    refused: u64,
+    reported: (Instant, u64),
+}
+
+impl State {
+    fn set_down(&self, down: bool) {
+        let mut state = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        match (state.as_mut(), down) {
+            (None, true) => {
+                tracing::warn!(source = %self.name, "database down: failing requests fast until it answers");
+                let now = Instant::now();
+                *state = Some(Outage { since: now, tried: now, refused: 0, reported: (now, 0) });
+            }
+            // Each failure, a failed probe too, starts a new pause.
+            (Some(outage), true) => outage.tried = Instant::now(),
+            (Some(outage), false) => {
+                tracing::info!(
+                    source = %self.name,
+                    down_secs = outage.since.elapsed().as_secs_f64(),
+                    refused = outage.refused,
+                    "database answers again"
+                );
+                *state = None;
+            }
+            (None, false) => {}
+        }
+    }
+
+    /// Counts a request refused at once; says how many, now and then.
+    fn refused(&self) {
+        let mut state = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(outage) = state.as_mut() else { return };
+        outage.refused += 1;
+        crate::metrics::count("dva_source_unavailable_total", vec![("source", self.name.clone())]);
+        if outage.reported.0.elapsed() >= REPORT_EVERY {
+            tracing::warn!(
+                source = %self.name,
+                down_secs = outage.since.elapsed().as_secs(),
+                refused = outage.refused - outage.reported.1,
+                "database still down; requests refused in the last minute"
+            );
+            outage.reported = (Instant::now(), outage.refused);
+        }
+    }
+}
+
 impl Breaker {
     pub fn new(name: &str, inner: Arc<dyn RowSource>) -> Self {
-        Self { name: name.to_owned(), inner, down_since: Mutex::new(None), probing: AtomicBool::new(false) }
+        let state = State { name: name.to_owned(), down: Mutex::new(None), probing: AtomicBool::new(false) };
+        Self { inner, state: Arc::new(state) }
     }
 
     #[cfg(test)]
     fn is_open(&self) -> bool {
-        self.down_since().is_some()
+        self.state.down.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    fn down_since(&self) -> Option<Instant> {
-        *self.down_since.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set_down(&self, down: bool) {
-        let mut state = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
-        match (state.is_some(), down) {
-            (false, true) => {
-                tracing::warn!(source = %self.name, "database down: failing requests fast until it answers")
-            }
-            (true, false) => tracing::info!(source = %self.name, "database answers again"),
-            _ => {}
-        }
-        // Each failure, a failed probe too, starts a new pause.
-        *state = down.then(Instant::now);
-    }
-
-    /// Runs `work` unless the breaker is open; records whether the database answered.
+    /// Runs `work` unless the breaker is open; records whether the database answered. A
+    /// watched caller that gives up on the database (it did not answer in time) opens it too.
     fn guard<T>(&self, work: impl FnOnce() -> Result<T, SourceError>) -> Result<T, SourceError> {
-        let probe = match self.down_since() {
+        let tried = self.state.down.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|o| o.tried);
+        let probe = match tried {
             None => false,
-            Some(since) if since.elapsed() >= PAUSE && !self.probing.swap(true, Ordering::AcqRel) => true,
-            Some(_) => return Err(SourceError::Unavailable("database marked down; retrying shortly".into())),
+            Some(tried) if tried.elapsed() >= PAUSE && !self.state.probing.swap(true, Ordering::AcqRel) => true,
+            Some(_) => {
+                self.state.refused();
+                return Err(SourceError::Unavailable("database marked down; retrying shortly".into()));
+            }
         };
+        if let Some(watch) = Watch::current() {
+            let state = Arc::clone(&self.state);
+            watch.on_abandon(move || state.set_down(true));
+        }
         let result = work();
         match &result {
-            Err(SourceError::Unavailable(_)) => self.set_down(true),
+            Err(SourceError::Unavailable(_)) => self.state.set_down(true),
             // Any answer from the database, even an error about the statement, means it is up.
-            _ => self.set_down(false),
+            _ => self.state.set_down(false),
         }
         if probe {
-            self.probing.store(false, Ordering::Release);
+            self.state.probing.store(false, Ordering::Release);
         }
         result
     }
@@ -82,8 +133,12 @@ impl RowSource for Breaker {
     /// Readiness checks always reach the database: they are how an open breaker learns early
     /// that the database is back.
     fn health(&self) -> Result<(), SourceError> {
+        if let Some(watch) = Watch::current() {
+            let state = Arc::clone(&self.state);
+            watch.on_abandon(move || state.set_down(true));
+        }
         let result = self.inner.health();
-        self.set_down(matches!(result, Err(SourceError::Unavailable(_))));
+        self.state.set_down(matches!(result, Err(SourceError::Unavailable(_))));
         result
     }
 

@@ -7,6 +7,8 @@ mod service;
 mod snapshot;
 pub mod statements;
 pub mod systemd;
+mod watched;
 
 pub use service::{DataService, SearchPage, ServiceError, TypeSearch};
 pub use snapshot::Snapshot;
+pub use watched::{watched, Unanswered};

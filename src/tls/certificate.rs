@@ -21,8 +21,8 @@ pub struct ReloadingCertificate {
     private_key: PathBuf,
     provider: Arc<CryptoProvider>,
     current: ArcSwap<CertifiedKey>,
-    /// When the files were last looked at, and their modification times then.
-    checked: Mutex<(Instant, Option<SystemTime>, Option<SystemTime>)>,
+    /// When the files were last looked at, and how they were then.
+    checked: Mutex<(Instant, Option<FileState>, Option<FileState>)>,
 }
 
 impl ReloadingCertificate {
@@ -69,8 +69,22 @@ impl ResolvesServerCert for ReloadingCertificate {
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What makes a file worth reading again: its content (modification time, size) and its
+/// permissions, so that a key fixed with the `chmod` the log asks for is picked up too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileState {
+    modified: SystemTime,
+    len: u64,
+    mode: u32,
+}
+
+fn modified(path: &Path) -> Option<FileState> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+    #[cfg(not(unix))]
+    let mode = 0;
+    Some(FileState { modified: meta.modified().ok()?, len: meta.len(), mode })
 }
 
 fn certified_key(certificate: &Path, private_key: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, String> {

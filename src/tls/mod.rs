@@ -6,14 +6,14 @@
 mod certificate;
 mod clients;
 mod whitelist;
+mod x509;
 
-pub use clients::PeerIdentity;
+pub use clients::{ClientCertificate, PeerIdentity};
 pub use whitelist::{ClientAllowList, Whitelist};
 
 use crate::config::{ClientCertificates, TlsSettings};
 use rustls::crypto::ring::{cipher_suite, default_provider};
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 use std::sync::Arc;
 
@@ -26,7 +26,11 @@ pub struct TlsServer {
 
 /// The server side of TLS, ready for the listener.
 pub fn server_config(settings: &TlsSettings) -> Result<TlsServer, String> {
-    let clients = Arc::new(ClientAllowList::load(&settings.allowed_clients, settings.allowed_clients_file.as_deref())?);
+    let clients = Arc::new(ClientAllowList::load(
+        &settings.allowed_clients,
+        settings.allowed_clients_file.as_deref(),
+        &settings.allowed_clients_kept,
+    )?);
     let provider = Arc::new(provider());
     let certificate = certificate::ReloadingCertificate::load(settings, Arc::clone(&provider))?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -35,16 +39,23 @@ pub fn server_config(settings: &TlsSettings) -> Result<TlsServer, String> {
     let builder = match (settings.client_certificates, &settings.client_ca) {
         (ClientCertificates::None, _) | (_, None) => builder.with_no_client_auth(),
         (mode, Some(ca)) => {
-            let roots = certificate::load_roots(ca)?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
-            let verifier =
-                if mode == ClientCertificates::Optional { verifier.allow_unauthenticated() } else { verifier };
-            let verifier = verifier.build().map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(Arc::new(clients::AllowList::new(verifier, Arc::clone(&clients))))
+            let chains = clients::Chains {
+                roots: Arc::new(certificate::load_roots(ca)?),
+                provider: Arc::clone(&provider),
+                optional: mode == ClientCertificates::Optional,
+                crl_files: settings.client_crls.clone(),
+            };
+            builder.with_client_cert_verifier(Arc::new(clients::AllowList::new(chains, Arc::clone(&clients))?))
         }
     };
     let mut config = builder.with_cert_resolver(Arc::new(certificate));
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if settings.client_certificates != ClientCertificates::None {
+        // A resumed session (a TLS 1.2 session id, a TLS 1.3 ticket) would skip the client
+        // certificate's checks: who is allowed, and until when. Every connection shows it anew.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
     Ok(TlsServer { config: Arc::new(config), clients })
 }
 

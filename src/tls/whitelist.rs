@@ -1,6 +1,7 @@
 //! The client host names allowed to connect: configured names plus, optionally, the MedMij
 //! Whitelist XML file (`xmlns://afsprakenstelsel.medmij.nl/whitelist/release2/`), validated
-//! and reloaded when it changes. A newer list never gives way to an older one (`Volgnummer`).
+//! and reloaded when it changes. A newer list never gives way to an older one (`Volgnummer`),
+//! not even across a restart: the newest list seen is kept in the state folder.
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::ServerName;
@@ -60,16 +61,35 @@ impl Whitelist {
 pub struct ClientAllowList {
     configured: Vec<String>,
     file: Option<PathBuf>,
+    /// Where the newest list seen is kept.
+    kept: PathBuf,
     list: ArcSwap<Option<Whitelist>>,
     checked: Mutex<(Instant, Option<SystemTime>)>,
 }
 
 impl ClientAllowList {
-    pub fn load(configured: &[String], file: Option<&Path>) -> Result<ClientAllowList, String> {
-        let list = file.map(read).transpose()?;
+    /// The configured names, and the Whitelist `file` or the kept copy of a newer one.
+    pub fn load(configured: &[String], file: Option<&Path>, kept: &Path) -> Result<ClientAllowList, String> {
+        let mut list = file.map(read).transpose()?;
+        if let Some(current) = &list {
+            match read(kept).ok() {
+                Some(newer) if newer.sequence > current.sequence => {
+                    tracing::warn!(
+                        file = %kept.display(),
+                        "the MedMij Whitelist file has Volgnummer {}, below the {} seen before; serving the newer one kept",
+                        current.sequence,
+                        newer.sequence
+                    );
+                    list = Some(newer);
+                }
+                Some(same) if same.sequence == current.sequence => {}
+                _ => keep(file, kept),
+            }
+        }
         Ok(ClientAllowList {
             configured: configured.to_vec(),
             file: file.map(Path::to_path_buf),
+            kept: kept.to_path_buf(),
             list: ArcSwap::from_pointee(list),
             checked: Mutex::new((Instant::now(), file.and_then(modified))),
         })
@@ -113,9 +133,20 @@ impl ClientAllowList {
             Ok(new) => {
                 tracing::info!(file = %file.display(), volgnummer = new.sequence, hosts = new.hosts.len(), "MedMij Whitelist reloaded");
                 self.list.store(Arc::new(Some(new)));
+                keep(Some(file), &self.kept);
             }
             Err(e) => tracing::warn!(error = %e, "MedMij Whitelist changed but is not valid; keeping the running one"),
         }
+    }
+}
+
+/// Copies the accepted Whitelist to the state folder (written whole, then renamed into place).
+fn keep(file: Option<&Path>, kept: &Path) {
+    let Some(file) = file else { return };
+    let partial = kept.with_extension("xml.partial");
+    let result = std::fs::copy(file, &partial).and_then(|_| std::fs::rename(&partial, kept));
+    if let Err(e) = result {
+        tracing::error!(error = %e, file = %kept.display(), "cannot keep the MedMij Whitelist: after a restart an older one would be accepted");
     }
 }
 

@@ -367,3 +367,20 @@ fn lastn_keeps_the_latest_per_code() {
     assert_eq!(app.get("Observation/$lastn?max=0", Some(token)).status, 400);
     assert_eq!(app.get("Encounter/$lastn", Some(token)).status, 404);
 }
+
+/// Patient data is not for caches: every response of a data service says `no-store`.
+#[test]
+fn data_responses_are_not_for_caches() {
+    let app = spawn_app();
+    for (path, token) in [("Patient", Some(app.token(0))), ("Patient/999999", Some(app.token(0))), ("Patient", None)] {
+        let response = match ureq::get(&format!("{}/{path}", app.base))
+            .set("Authorization", &format!("Bearer {}", token.unwrap_or("none")))
+            .call()
+        {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{path}: {e}"),
+        };
+        assert_eq!(response.header("Cache-Control"), Some("no-store"), "{path}");
+    }
+}

@@ -136,6 +136,129 @@ fn a_database_that_goes_down_gives_503_fast_and_the_server_recovers() {
     }
 }
 
+/// A database that stops answering (connections accepted, nothing forwarded): a request in
+/// flight gets its 503 within the statement timeout and a second, later ones at once (the
+/// breaker is open), `/readyz` within the connect timeout and a second, and the server
+/// recovers by itself when the database answers again. Regression: requests hung for the
+/// whole outage, new ones got 503 only after 10 s, `/readyz` took 10 s per check.
+#[test]
+fn a_database_that_stops_answering_cannot_hang_a_request() {
+    let db = server_database();
+    for (name, upstream, source) in [
+        ("postgresql (diesel)", "127.0.0.1:5432", "kind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{port}/{db}\""),
+        (
+            "postgresql (odbc)",
+            "127.0.0.1:5432",
+            "kind = \"odbc\"\ndialect = \"postgres\"\nconnection_string = \"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port={port};Uid=postgres;Database={db};\"",
+        ),
+        (
+            "mariadb (odbc)",
+            "127.0.0.1:3306",
+            "kind = \"odbc\"\ndialect = \"mysql\"\nconnection_string = \"Driver={{MariaDB Unicode}};Server=127.0.0.1;Port={port};User=root;Password=;Database={db};\"",
+        ),
+    ] {
+        let proxy = Proxy::start(upstream);
+        let toml = source.replace("{port}", &proxy.port.to_string()).replace("{db}", db).replace("{{", "{").replace("}}", "}");
+        let app = spawn_on(&format!("{toml}\nstatement_timeout_secs = 2\nconnect_timeout_secs = 1"));
+        let token = app.token(0);
+        assert_eq!(app.get("Observation?_count=5", Some(token)).status, 200, "{name}: before");
+
+        proxy.blackhole();
+        let mut took = Vec::new();
+        for attempt in 0..6 {
+            let started = Instant::now();
+            let reply = app.get("Observation?_count=5", Some(token));
+            took.push(started.elapsed());
+            assert_eq!(reply.status, 503, "{name}: attempt {attempt} while unanswered: {}", reply.text);
+            assert_eq!(reply.body["resourceType"], "OperationOutcome", "{name}");
+            // The statement timeout (2 s), the watch's second, and some scheduling.
+            assert!(took[attempt] < Duration::from_millis(4500), "{name}: attempt {attempt} took {:?}", took[attempt]);
+        }
+        let started = Instant::now();
+        let ready = crate::harness::get_url(&format!("{}/readyz", app.admin), None, None);
+        let readyz = started.elapsed();
+        assert_eq!(ready.status, 503, "{name}: readyz while unanswered");
+        assert!(readyz < Duration::from_millis(3500), "{name}: readyz took {readyz:?}");
+        eprintln!("{name}: while unanswered, 503 after {took:?}; /readyz 503 after {readyz:?}");
+
+        proxy.forward();
+        let back = Instant::now();
+        let deadline = back + Duration::from_secs(15);
+        loop {
+            let reply = app.get("Observation?_count=5", Some(token));
+            if reply.status == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name}: not recovered 15 s after the database answered again");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!("{name}: 200 again {:?} after the database answered", back.elapsed());
+    }
+}
+
+/// An outage is logged as its start, its end and a count, not as one WARN line per refused
+/// request (regression: 38,150 lines in 10 s). The real binary, its log read back.
+#[test]
+fn an_outage_is_logged_once_not_per_request() {
+    let db = server_database();
+    let mut proxy = Proxy::start("127.0.0.1:5432");
+    let dir = tempfile::tempdir().expect("dir");
+    crate::harness::write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
+    let source = format!("kind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{}/{db}\"", proxy.port);
+    let config = crate::harness::write_config_with(dir.path(), &source, &crate::harness::repo_mappings(), "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let text =
+        std::fs::read_to_string(&config).expect("config").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
+    std::fs::write(&config, text).expect("config");
+    let log = dir.path().join("server.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut server = crate::harness::start_serve(&config, port, |c| {
+        c.stderr(file);
+    });
+    let base = format!("http://127.0.0.1:{port}/fhir/stu3/gp-data");
+    let token = demo_db().tokens[0].token.clone();
+    assert_eq!(crate::harness::get_url(&format!("{base}/Patient"), Some(&token), None).status, 200);
+    proxy.stop();
+    for _ in 0..60 {
+        assert_eq!(crate::harness::get_url(&format!("{base}/Patient"), Some(&token), None).status, 503);
+    }
+    proxy.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while crate::harness::get_url(&format!("{base}/Patient"), Some(&token), None).status != 200 {
+        assert!(Instant::now() < deadline, "not recovered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.kill().expect("stop");
+    server.wait().expect("reap");
+    let logged = std::fs::read_to_string(&log).expect("log");
+    let warnings: Vec<&str> = logged.lines().filter(|l| l.contains("WARN")).collect();
+    assert!(warnings.len() <= 3, "{} WARN lines for one outage:\n{}", warnings.len(), warnings.join("\n"));
+    assert!(logged.contains("database down"), "{logged}");
+    assert!(logged.contains("database answers again") && logged.contains("refused="), "the end and a count:\n{logged}");
+}
+
+/// SQLite: an EHR that holds a lock on its (rollback-journal) database longer than the
+/// statement timeout gets 503 timeouts, not 500s, and is served again when it lets go.
+#[test]
+fn a_locked_sqlite_database_gives_503_within_its_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let copy = dir.path().join("ehr.sqlite");
+    std::fs::copy(&demo_db().path, &copy).expect("copy");
+    let mut ehr = dva_source_diesel::SqliteWriter::create(&copy).expect("open");
+    ehr.execute_batch("PRAGMA journal_mode = DELETE").expect("rollback journal");
+    let app = spawn_on(&format!("kind = \"sqlite\"\npath = \"{}\"\nstatement_timeout_secs = 1", copy.display()));
+    let token = app.token(0);
+    assert_eq!(app.get("Observation?_count=5", Some(token)).status, 200);
+    ehr.execute_batch("BEGIN EXCLUSIVE; UPDATE patient SET achternaam = achternaam WHERE pat_id = 1").expect("lock");
+    let started = Instant::now();
+    let reply = app.get("Observation?_count=5", Some(token));
+    let took = started.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    ehr.execute_batch("ROLLBACK").expect("unlock");
+    assert_eq!(app.get("Observation?_count=5", Some(token)).status, 200);
+}
+
 /// PostgreSQL plans a statement once per connection: the same text runs as one prepared
 /// statement however often it runs (BENCHMARKS.md: planning was 1.6 of 1.8 ms).
 #[test]

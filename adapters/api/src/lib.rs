@@ -8,6 +8,7 @@
 mod dialect;
 pub mod pool;
 pub mod value;
+pub mod watch;
 
 pub use dialect::{Dialect, SqlStyle};
 pub use value::Value;

@@ -34,8 +34,8 @@ impl PostgresSource {
     /// Prepares the pool; connections open on first use, so a database that is down at start
     /// only makes requests fail (and `/readyz` say so) until it is back.
     pub fn open(url: &str, limits: SourceLimits) -> Self {
-        let connector = Connector { url: with_connect_timeout(url, limits.connect_timeout), limits: limits.clone() };
-        Self { pool: Pool::new(connector, limits.pool_size, limits.statement_timeout), limits }
+        let connector = Connector { url: with_client_timeouts(url, &limits), limits: limits.clone() };
+        Self { pool: Pool::new(connector, &limits), limits }
     }
 }
 
@@ -95,20 +95,35 @@ impl RowSource for PostgresSource {
     }
 }
 
-/// Adds libpq's `connect_timeout` unless the operator set one: a database host that does not
-/// answer must count as down quickly.
-fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    let seconds = timeout.as_secs().max(1);
-    if url.contains("connect_timeout") {
-        url.to_owned()
-    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        // A key=value conninfo string.
-        format!("{url} connect_timeout={seconds}")
-    } else if url.contains('?') {
-        format!("{url}&connect_timeout={seconds}")
-    } else {
-        format!("{url}?connect_timeout={seconds}")
+/// Adds libpq's client-side limits unless the operator set them: `connect_timeout`, so a host
+/// that does not answer counts as down quickly; TCP keepalives and `tcp_user_timeout`, so a
+/// connection whose packets go unacknowledged (a dropped firewall state, a partition) is closed
+/// by the kernel instead of waited on forever. A server that acknowledges but never answers is
+/// the request watch's job (`dva_source_api::watch`).
+fn with_client_timeouts(url: &str, limits: &SourceLimits) -> String {
+    let settings = [
+        ("connect_timeout", limits.connect_timeout.as_secs().max(1).to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", "30".to_owned()),
+        ("keepalives_interval", "10".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+        ("tcp_user_timeout", (limits.statement_timeout + Duration::from_secs(1)).as_millis().to_string()),
+    ];
+    let uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let mut out = url.to_owned();
+    for (key, value) in settings {
+        if url.contains(key) {
+            continue;
+        }
+        let separator = match (uri, out.contains('?')) {
+            (false, _) => ' ',
+            (true, true) => '&',
+            (true, false) => '?',
+        };
+        out.push(separator);
+        out.push_str(&format!("{key}={value}"));
     }
+    out
 }
 
 /// Runs a statement, prepared when the session still may prepare its shape.
@@ -357,14 +372,22 @@ mod tests {
     }
 
     #[test]
-    fn connect_timeout_is_added_unless_set() {
-        let t = Duration::from_secs(2);
-        assert_eq!(with_connect_timeout("postgres://h/db", t), "postgres://h/db?connect_timeout=2");
+    fn client_timeouts_are_added_unless_set() {
+        let limits = SourceLimits::default();
+        let tail = "keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3&tcp_user_timeout=11000";
         assert_eq!(
-            with_connect_timeout("postgres://h/db?sslmode=require", t),
-            "postgres://h/db?sslmode=require&connect_timeout=2"
+            with_client_timeouts("postgres://h/db", &limits),
+            format!("postgres://h/db?connect_timeout=2&{tail}")
         );
-        assert_eq!(with_connect_timeout("postgres://h/db?connect_timeout=9", t), "postgres://h/db?connect_timeout=9");
-        assert_eq!(with_connect_timeout("host=h dbname=db", t), "host=h dbname=db connect_timeout=2");
+        assert_eq!(
+            with_client_timeouts("postgres://h/db?sslmode=require", &limits),
+            format!("postgres://h/db?sslmode=require&connect_timeout=2&{tail}")
+        );
+        assert!(with_client_timeouts("postgres://h/db?connect_timeout=9", &limits)
+            .starts_with("postgres://h/db?connect_timeout=9&keepalives=1"));
+        assert_eq!(
+            with_client_timeouts("host=h dbname=db", &limits),
+            format!("host=h dbname=db connect_timeout=2 {}", tail.replace('&', " "))
+        );
     }
 }

@@ -41,6 +41,14 @@ impl SqliteSource {
     }
 }
 
+impl SqliteSource {
+    /// A watched caller's deadline: waiting for a connection and the statement both take at
+    /// most the statement timeout (the busy timeout), so twice that.
+    fn step(&self) -> Option<dva_source_api::watch::Step> {
+        dva_source_api::watch::Watch::current().map(|w| w.step(self.limits.statement_timeout * 2))
+    }
+}
+
 /// Makes every pooled connection read-only even if the URI flag were ignored.
 #[derive(Debug)]
 struct ReadOnly {
@@ -60,11 +68,13 @@ impl RowSource for SqliteSource {
     }
 
     fn query(&self, statement: &Statement) -> Result<RowSet, SourceError> {
+        let _step = self.step();
         let mut conn = self.pool.get().map_err(|e| SourceError::Unavailable(e.to_string()))?;
         load(&mut conn, statement, self.limits.max_rows)
     }
 
     fn columns(&self, statement: &Statement) -> Result<Vec<String>, SourceError> {
+        let _step = self.step();
         let mut conn = self.pool.get().map_err(|e| SourceError::Unavailable(e.to_string()))?;
         let rows = load(&mut conn, &dva_source_api::one_empty_row(statement), 1)?;
         Ok(rows.columns.to_vec())
@@ -96,6 +106,11 @@ fn statement_error(e: diesel::result::Error) -> SourceError {
     match e {
         diesel::result::Error::DeserializationError(e) => {
             SourceError::Decode { column: String::new(), message: e.to_string() }
+        }
+        // Another process held a lock longer than the busy timeout (the EHR writing, in
+        // rollback-journal mode): the database did not answer in time, the mapping is fine.
+        diesel::result::Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+            SourceError::Timeout(Duration::ZERO)
         }
         other => SourceError::Statement(other.to_string()),
     }

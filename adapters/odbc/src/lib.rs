@@ -43,7 +43,7 @@ impl OdbcSource {
     /// only makes requests fail (and `/readyz` say so) until it is back.
     pub fn open(options: OdbcOptions, limits: SourceLimits) -> Self {
         let connector = Connector { options: options.clone(), limits: limits.clone() };
-        Self { pool: Pool::new(connector, limits.pool_size, limits.statement_timeout), options, limits }
+        Self { pool: Pool::new(connector, &limits), options, limits }
     }
 }
 
