@@ -12,54 +12,40 @@ use super::{AuditEvent, StoredEvent};
 use ring::digest::{digest, SHA256};
 use ring::hmac;
 
-/// The fields of a record after `prev`, unambiguous whatever they contain (a JSON array).
-fn fields(prev: &str, seq: i64, key_id: &str, patient: &str, e: &AuditEvent) -> String {
-    let fields = serde_json::json!([
-        seq,
-        key_id,
-        patient,
-        e.at,
-        e.action,
-        e.service,
-        e.interaction,
-        e.resources,
-        e.patient_key,
-        e.client,
-        e.peer,
-        e.outcome,
-        e.status,
-        e.reason,
-        e.request_id,
-        e.correlation_id
-    ]);
-    format!("{prev}{fields}")
+/// The fields of a record after `prev`, unambiguous whatever they contain (a JSON array);
+/// schema-1 records had no key id.
+fn fields(prev: &str, seq: i64, key_id: Option<&str>, patient: &str, e: &AuditEvent) -> String {
+    use serde_json::Value;
+    let mut fields = vec![Value::from(seq)];
+    fields.extend(key_id.map(Value::from));
+    fields.extend(
+        [
+            patient,
+            &e.at,
+            &e.action,
+            &e.service,
+            &e.interaction,
+            &e.resources,
+            &e.patient_key,
+            &e.client,
+            &e.peer,
+            &e.outcome,
+        ]
+        .map(Value::from),
+    );
+    fields.push(Value::from(e.status));
+    fields.extend([&e.reason, &e.request_id, &e.correlation_id].map(|t| Value::from(t.as_str())));
+    format!("{prev}{}", Value::Array(fields))
 }
 
 /// The MAC of a record written with `key` after the record whose MAC is `prev`.
 pub fn mac(key: &AuditKey, prev: &str, seq: i64, patient: &str, e: &AuditEvent) -> String {
-    hex(hmac::sign(&key.chain, fields(prev, seq, &key.id, patient, e).as_bytes()).as_ref())
+    hex(hmac::sign(&key.chain, fields(prev, seq, Some(&key.id), patient, e).as_bytes()).as_ref())
 }
 
 /// The hash of a record of a schema-1 store (no key; its fields without a key id).
 pub fn legacy_hash(prev: &str, seq: i64, patient: &str, e: &AuditEvent) -> String {
-    let fields = serde_json::json!([
-        seq,
-        patient,
-        e.at,
-        e.action,
-        e.service,
-        e.interaction,
-        e.resources,
-        e.patient_key,
-        e.client,
-        e.peer,
-        e.outcome,
-        e.status,
-        e.reason,
-        e.request_id,
-        e.correlation_id
-    ]);
-    hex(digest(&SHA256, format!("{prev}{fields}").as_bytes()).as_ref())
+    hex(digest(&SHA256, fields(prev, seq, None, patient, e).as_bytes()).as_ref())
 }
 
 /// The tag of a purge anchor (the last removed record), so that nobody without the key can
@@ -254,6 +240,32 @@ mod tests {
 
     fn check(keys: &AuditKeys, events: &[StoredEvent], end: &(i64, String)) -> Verification {
         verify(keys, (0, ""), events, (end.0, &end.1))
+    }
+
+    /// Schema-1 stores were hashed over exactly this array; their records must keep verifying.
+    #[test]
+    fn schema_one_records_hash_as_they_always_did() {
+        let e =
+            AuditEvent { at: "t".into(), action: "R".into(), status: 200, reason: "r".into(), ..AuditEvent::default() };
+        let old = serde_json::json!([
+            7,
+            "p",
+            e.at,
+            e.action,
+            e.service,
+            e.interaction,
+            e.resources,
+            e.patient_key,
+            e.client,
+            e.peer,
+            e.outcome,
+            e.status,
+            e.reason,
+            e.request_id,
+            e.correlation_id
+        ]);
+        let expected = hex(digest(&SHA256, format!("prev{old}").as_bytes()).as_ref());
+        assert_eq!(legacy_hash("prev", 7, "p", &e), expected);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::service::DataService;
 use super::statements;
 use crate::audit::{AuditKeys, AuditTrail};
 use crate::auth::{Authenticator, Introspector, JwtValidator, StaticTokens};
-use crate::config::{AuthSettings, Settings, SourceKind, SourceSettings};
+use crate::config::{AuthSettings, ServiceSettings, Settings, SourceKind, SourceSettings};
 use crate::mapping::{self, Diagnostic, Diagnostics, MappingSet};
 use dva_source_api::{RowSource, SourceError};
 use dva_source_diesel::{PostgresSource, SourceLimits, SqliteSource};
@@ -92,23 +92,10 @@ impl Snapshot {
         let mut unchecked = Vec::new();
         if connect {
             let sources = open_sources(&settings, &mut warnings);
-            let (before, mut now) = (statements::Passed::default(), statements::Passed::default());
-            for (service, set) in settings.services.iter().zip(&sets) {
-                let (Some(source), Some(source_settings)) =
-                    (sources.get(service.source.as_str()), settings.source(&service.source))
-                else {
-                    continue;
-                };
-                let mut checker = statements::Checker {
-                    source: source.as_ref(),
-                    settings: source_settings,
-                    before: &before,
-                    now: &mut now,
-                };
-                if let Err(e) = statements::check(set, &mut checker, &mut warnings) {
-                    unchecked.push((service.source.clone(), e.to_string()));
-                }
-            }
+            let mut now = statements::Passed::default();
+            let unanswered =
+                check_statements(&settings, &sets, &sources, &statements::Passed::default(), &mut now, &mut warnings);
+            unchecked.extend(unanswered.into_iter().map(|(service, e)| (service.source.clone(), e.to_string())));
         }
         if warnings.has_errors() {
             Err(warnings.sorted())
@@ -133,24 +120,15 @@ impl Snapshot {
         let audit = AuditTrail::open(&settings.audit.store, audit_keys)
             .map_err(|e| diags.error(&settings.file, at_start, e.to_string()));
         let sources = open_sources(&settings, &mut diags);
-        let mut services = Vec::new();
         let mut checked = statements::Passed::default();
+        for (service, e) in check_statements(&settings, &sets, &sources, passed, &mut checked, &mut diags) {
+            tracing::warn!(service = %service.name, error = %e, "statements not checked against the database: it does not answer");
+        }
+        let mut services = Vec::new();
         for (service, set) in settings.services.iter().zip(sets) {
-            let (Some(source), Some(source_settings)) =
-                (sources.get(service.source.as_str()), settings.source(&service.source))
-            else {
-                continue;
-            };
-            let mut checker = statements::Checker {
-                source: source.as_ref(),
-                settings: source_settings,
-                before: passed,
-                now: &mut checked,
-            };
-            if let Err(e) = statements::check(&set, &mut checker, &mut diags) {
-                tracing::warn!(service = %service.name, error = %e, "statements not checked against the database: it does not answer");
+            if let Some(source) = sources.get(service.source.as_str()) {
+                services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
             }
-            services.push(Arc::new(DataService::new(service, set, Arc::clone(source), &settings)));
         }
         match audit {
             Ok(audit) if !diags.has_errors() => {
@@ -166,6 +144,30 @@ impl Snapshot {
             (rest.is_empty() || rest.starts_with('/')).then(|| (s, rest.trim_start_matches('/').to_owned()))
         })
     }
+}
+
+/// Each service's statements checked by its database (what passed `before` is not asked
+/// again); returns the services whose database could not be asked, and why.
+fn check_statements<'s>(
+    settings: &'s Settings,
+    sets: &[MappingSet],
+    sources: &HashMap<String, Arc<dyn RowSource>>,
+    before: &statements::Passed,
+    now: &mut statements::Passed,
+    diags: &mut Diagnostics,
+) -> Vec<(&'s ServiceSettings, SourceError)> {
+    let mut unanswered = Vec::new();
+    for (service, set) in settings.services.iter().zip(sets) {
+        let (Some(source), Some(source_settings)) = (sources.get(&service.source), settings.source(&service.source))
+        else {
+            continue;
+        };
+        let mut checker = statements::Checker { source: source.as_ref(), settings: source_settings, before, now };
+        if let Err(e) = statements::check(set, &mut checker, diags) {
+            unanswered.push((service, e));
+        }
+    }
+    unanswered
 }
 
 /// Every configured source, each behind its circuit breaker. Network databases connect on first
