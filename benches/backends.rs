@@ -6,10 +6,10 @@
 //! and written to target/bench-backends.md, and the figures go to BENCHMARKS.md by hand.
 
 use arc_swap::ArcSwap;
-use dva_connector::demo::{self, DemoTarget, GeneratorOptions};
 use dva_connector::http::{self, AppState};
 use dva_connector::runtime::Snapshot;
 use dva_connector::search;
+use dva_demo_his::{self as demo, DemoTarget, GeneratorOptions};
 use dva_source_api::{Dialect, RowSource, SqlStyle, Statement, Value};
 use std::fmt::Write as _;
 use std::net::TcpListener;

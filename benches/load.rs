@@ -13,9 +13,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use dva_connector::demo::{self, GeneratorOptions};
 use dva_connector::mapping;
 use dva_connector::runtime::{DataService, Snapshot};
+use dva_demo_his::{self as demo, GeneratorOptions};
 use dva_source_api::{PoolStatus, RowSet, RowSource, SourceError, SqlStyle, Statement};
 use std::fmt::Write as _;
 use std::path::Path;

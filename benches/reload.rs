@@ -3,10 +3,10 @@
 //! figures go to BENCHMARKS.md by hand.
 
 use arc_swap::ArcSwap;
-use dva_connector::demo::{create_database, GeneratorOptions};
 use dva_connector::mapping::yaml;
 use dva_connector::runtime::reload::{reload, ReloadOutcome};
 use dva_connector::runtime::Snapshot;
+use dva_demo_his::{create_database, GeneratorOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use dva_connector::demo::{self, GeneratorOptions};
+use dva_demo_his::{self as demo, GeneratorOptions};
 use dva_source_diesel::PostgresWriter;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};

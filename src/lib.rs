@@ -9,7 +9,6 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod engine;
 pub mod fhir;
 pub mod http;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // Each benchmark uses part of this.
 
-use dva_connector::demo::{self, DemoTarget, GeneratorOptions};
+use dva_demo_his::{self as demo, DemoTarget, GeneratorOptions};
 use dva_source_api::Statement;
 use dva_source_diesel::PostgresWriter;
 use std::fmt::Write as _;

@@ -1,6 +1,8 @@
 //! The command line: parse arguments, set up logging, run a command, map it to an exit code.
 
 mod audit;
+#[cfg(feature = "demo")]
+mod demo;
 
 use crate::http::{self, AppState};
 use crate::mapping::{Diagnostic, Severity};
@@ -9,7 +11,7 @@ use crate::runtime::systemd;
 use crate::runtime::Snapshot;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -81,6 +83,7 @@ enum Command {
     },
     /// Create the synthetic demo EHR ("demo-his", SQLite) if missing, write a ready config
     /// and token file next to it, and serve it. Prints how to call it.
+    #[cfg(feature = "demo")]
     Demo {
         /// Folder for the demo database, config and tokens.
         #[arg(long, default_value = "demo-his")]
@@ -101,7 +104,7 @@ enum Command {
         qualification: Option<PathBuf>,
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
         /// Only create the database, config and tokens; do not serve.
         #[arg(long)]
         no_serve: bool,
@@ -113,6 +116,7 @@ enum Command {
     },
     /// Fill a database server with the demo-his tables and data, to try the connector on
     /// PostgreSQL, MariaDB or any ODBC database. Point a `[sources]` entry at it afterwards.
+    #[cfg(feature = "demo")]
     DemoLoad {
         /// A PostgreSQL URL (native client), e.g. postgres://user@host/db.
         #[arg(long, env = "DVA_DEMO_POSTGRES", conflicts_with = "odbc", required_unless_present = "odbc")]
@@ -138,6 +142,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "demo")]
 fn parse_dialect(name: &str) -> Result<dva_source_api::Dialect, String> {
     dva_source_api::Dialect::from_name(name).ok_or_else(|| format!("unknown dialect `{name}`"))
 }
@@ -161,51 +166,24 @@ pub fn run() -> ExitCode {
             Ok(())
         }),
         Command::Audit { action } => audit::run(action),
-        Command::DemoLoad { postgres, odbc, dialect, patients, seed, anchor, replace } => {
-            let target = match (postgres, odbc) {
-                (Some(url), _) => crate::demo::DemoTarget::Postgres(url),
-                (None, Some(connection_string)) => crate::demo::DemoTarget::Odbc(connection_string, dialect),
-                (None, None) => {
-                    eprintln!("error: give --postgres or --odbc");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let anchor = anchor.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let options = crate::demo::GeneratorOptions { patients, seed, anchor };
-            match crate::demo::fill_database(&target, &options, replace) {
-                Ok(summary) => {
-                    println!("demo-his loaded: {patients} patients");
-                    for (table, rows) in &summary.rows {
-                        println!("  {table}: {rows} rows");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        #[cfg(feature = "demo")]
+        Command::DemoLoad { postgres, odbc, dialect, patients, seed, anchor, replace } => demo::load(
+            postgres,
+            odbc,
+            dialect,
+            dva_demo_his::GeneratorOptions {
+                patients,
+                seed,
+                anchor: anchor.unwrap_or_else(|| chrono::Local::now().date_naive()),
+            },
+            replace,
+        ),
+        #[cfg(feature = "demo")]
         Command::Demo { dir, patients, seed, mappings, listen, no_serve, qualification } => {
-            let anchor = chrono::Local::now().date_naive();
-            let options = crate::demo::GeneratorOptions { patients, seed, anchor };
-            let data = match &qualification {
-                Some(scripts) => crate::demo::DemoData::Qualification { scripts, anchor },
-                None => crate::demo::DemoData::Generated(&options),
-            };
-            match crate::demo::prepare(&dir, data, &mappings, listen) {
-                Ok(prepared) => {
-                    if no_serve {
-                        println!(
-                            "demo ready in {}; serve it with: dva-connector serve --config {}",
-                            dir.display(),
-                            prepared.config.display()
-                        );
-                        return ExitCode::SUCCESS;
-                    }
-                    println!("{}", prepared.instructions);
-                    serve(&prepared.config)
-                }
+            let options = dva_demo_his::GeneratorOptions { patients, seed, anchor: chrono::Local::now().date_naive() };
+            match demo::run(&dir, &options, &mappings, listen, qualification.as_deref(), no_serve) {
+                Ok(Some(config)) => serve(&config),
+                Ok(None) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE

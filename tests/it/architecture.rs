@@ -42,12 +42,87 @@ fn adapters_know_nothing_of_fhir() {
     assert_absent("adapters", &["serde_json", "fhir::", "resourceType"]);
 }
 
+/// Boundary: the demo EHR is a crate of its own beside its mapping sets; the daemon holds none
+/// of it (only the thin `demo` commands, behind the `demo` feature), and it knows nothing of
+/// the daemon.
+#[test]
+fn the_demo_ehr_lives_outside_the_daemon() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(!root.join("src/demo").exists(), "the generator is back in the daemon");
+    for (file, text) in sources("src") {
+        let named = text.contains("dva_demo_his");
+        let allowed = file.ends_with("src/cli/demo.rs") || file.ends_with("src/cli/mod.rs");
+        assert!(!named || allowed, "{file} uses the demo crate; only the demo commands may");
+        assert!(!text.contains("fn reference_data") && !text.contains("CREATE TABLE patient"), "{file}: demo data");
+    }
+    let manifest = std::fs::read_to_string(root.join("demo-his/Cargo.toml")).expect("demo-his/Cargo.toml");
+    assert!(
+        !manifest.lines().any(|l| l.trim_start().starts_with("dva-connector")),
+        "the demo crate depends on the daemon"
+    );
+    assert_absent("demo-his", &["dva_connector"]);
+    let daemon = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml");
+    assert!(daemon.contains("demo = [\"dep:dva-demo-his\"]"), "the demo is not behind a feature");
+}
+
+/// No import circles between the demo crate's modules (`crate::x` uses, per top-level module).
+#[test]
+fn the_demo_crate_has_no_import_circles() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo-his/src");
+    let module_of = |file: &str| -> String {
+        let rel = Path::new(file).strip_prefix(&root).map(Path::to_path_buf).unwrap_or_default();
+        let first = rel.components().next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+        first.trim_end_matches(".rs").to_owned()
+    };
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (file, text) in sources("demo-his/src") {
+        let from = module_of(&file);
+        if from == "lib" {
+            continue;
+        }
+        for (at, _) in text.match_indices("crate::") {
+            let rest = &text[at + "crate::".len()..];
+            let to: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let to = if to.is_empty() {
+                // `use crate::{a, b}`
+                rest.trim_start_matches('{').split(['}', ';']).next().unwrap_or_default().to_owned()
+            } else {
+                to
+            };
+            for target in to.split(',').map(|t| t.trim().split("::").next().unwrap_or_default().to_owned()) {
+                if !target.is_empty() && target != from && target.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    uses.entry(from.clone()).or_default().insert(target);
+                }
+            }
+        }
+    }
+    // Depth-first: a module reached again while on the current path closes a circle.
+    fn visit(m: &str, uses: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) {
+        if done.contains(m) {
+            return;
+        }
+        assert!(!path.iter().any(|p| p == m), "import circle: {} -> {m}", path.join(" -> "));
+        path.push(m.to_owned());
+        for next in uses.get(m).into_iter().flatten() {
+            visit(next, uses, path, done);
+        }
+        path.pop();
+        done.insert(m.to_owned());
+    }
+    let mut done = BTreeSet::new();
+    for m in uses.keys() {
+        visit(m, &uses, &mut Vec::new(), &mut done);
+    }
+    assert!(uses.len() >= 5, "the module graph was not read: {uses:?}");
+}
+
 /// Boundary: the daemon knows databases through `dva_source_api` only; the concrete adapters
 /// are named where sources are opened (the snapshot), configured, filled with demo data, and
 /// where the audit trail keeps its own store.
 #[test]
 fn only_the_edges_name_concrete_adapters() {
-    let allowed = ["src/runtime/snapshot.rs", "src/config/", "src/demo/", "src/audit/"];
+    let allowed = ["src/runtime/snapshot.rs", "src/config/", "src/cli/demo.rs", "src/audit/"];
     for (file, text) in sources("src") {
         if allowed.iter().any(|a| file.contains(a)) {
             continue;

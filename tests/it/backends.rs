@@ -3,7 +3,7 @@
 //! servers and Debian ODBC drivers are real; a missing one fails the test (CI installs them).
 
 use crate::harness::{demo_db, demo_options, next_link, resources, spawn_on, TestApp, LAB_SYSTEM};
-use dva_connector::demo::{self, DemoTarget};
+use dva_demo_his::{self as demo, DemoTarget};
 use dva_source_api::Dialect;
 use std::sync::OnceLock;
 

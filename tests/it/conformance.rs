@@ -13,7 +13,7 @@
 
 use crate::harness::{get_url, references, resources, self_link, serve_config, Reply};
 use crate::validation::{medmij_violations, python};
-use dva_connector::demo;
+use dva_demo_his as demo;
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 
 use crate::harness::{demo_db, demo_options, get_url, process_config, spawn_app, spawn_on, start_serve};
 use crate::temp_postgres::TempPostgres;
-use dva_connector::demo::{self, DemoTarget};
+use dva_demo_his::{self as demo, DemoTarget};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};

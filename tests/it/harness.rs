@@ -2,9 +2,9 @@
 //! (holding a copy of the mapping set, so a test can edit it) over one shared demo database.
 
 use arc_swap::ArcSwap;
-use dva_connector::demo::{self, DemoToken, GeneratorOptions};
 use dva_connector::http::{self, AppState};
 use dva_connector::runtime::{reload, Snapshot};
+use dva_demo_his::{self as demo, DemoToken, GeneratorOptions};
 use serde_json::Value as Json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

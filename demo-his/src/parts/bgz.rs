@@ -4,68 +4,10 @@
 //! `mappings/demo-his/bgz/service.yaml`), local times without offset, soft deletes. Lab
 //! results, allergies, prescriptions and medicines come from the GP tables. The mapping set's
 //! README describes every table.
-use super::generator::PatientContext;
-use super::schema::TableDecl;
-use super::tables::{at, blank_null, opt, yes_no, Rng, Tables};
+use super::PatientContext;
+use crate::tables::{at, blank_null, opt, yes_no, Rng, Tables};
 use chrono::{Datelike, Duration, NaiveDate};
 use dva_source_api::Value;
-
-pub(super) const TABLES: &[TableDecl] = &[
-    // The address book: hospital departments (ZH), pharmacies (AP), health insurers (ZV), GP
-    // practices (HA) and others (OV).
-    ("instelling", "instelling_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, soort CHAR(2) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), uzovi CHAR(4), specialisme CHAR(4), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), verwijderd CHAR(1) NOT NULL"),
-    // Health insurance (B basis, A aanvullend) or, without an insurer, costs the patient pays
-    // himself (Z zelfbetaler, with his bank account).
-    ("verzekering", "verzekering_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, instelling_id INTEGER, soort CHAR(2) NOT NULL, polisnummer VARCHAR(20), begindatum DATE, einddatum DATE, bank VARCHAR(40), iban VARCHAR(34), bic VARCHAR(11), verwijderd CHAR(1) NOT NULL"),
-    // The problem list, coded with SNOMED CT (codestelsel S) or ICD-10 (I): soort D diagnose,
-    // K klacht, S symptoom;
-    // status A actueel, I inactief, H hersteld; zekerheid B bevestigd, W waarschijnlijk, O onbekend.
-    ("probleem", "probleem_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, code VARCHAR(18) NOT NULL, codestelsel CHAR(1) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, zekerheid CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), begindatum DATE, einddatum DATE, toelichting VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    // Treatment directives (soort B: may this treatment be given?) and advance directives
-    // (soort W: a written statement such as a do-not-resuscitate declaration).
-    ("wilsverklaring", "wilsverklaring_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, behandeling VARCHAR(4), toegestaan VARCHAR(8), beperking VARCHAR(200), verklaring VARCHAR(6), probleem_id INTEGER, datum DATE, einddatum DATE, geverifieerd CHAR(1), geverifieerd_bij CHAR(1), verificatiedatum DATE, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // Measurements and findings, one local kind per row (soort): RR blood pressure, GEW weight,
-    // LEN height, TAB tobacco, ALC alcohol, DRG drugs, WON living situation, FUN functional or
-    // mental status. What `waarde`, `waarde2`, `code` and `code2` hold depends on the kind.
-    ("meting", "meting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(4) NOT NULL, datum_tijd TIMESTAMP, waarde VARCHAR(40), waarde2 VARCHAR(20), code VARCHAR(20), code2 VARCHAR(20), begindatum DATE, einddatum DATE, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    ("voedingsadvies", "advies_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, dieet VARCHAR(80) NOT NULL, consistentie VARCHAR(40), toelichting VARCHAR(200), status CHAR(1) NOT NULL, datum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    // Alerts: soort W waarschuwing, A aandoening; status A actief, I inactief.
-    ("waarschuwing", "waarschuwing_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(120) NOT NULL, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    // What the patient says he takes (bron P patient, H huisarts); status A actueel, G gestopt.
-    ("medicatiegebruik", "gebruik_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, hpk_code INTEGER NOT NULL, status CHAR(1) NOT NULL, gebruikt CHAR(1), volgens_afspraak CHAR(1), begindatum DATE, einddatum DATE, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), toedieningsweg VARCHAR(4), bron CHAR(1), voorschrijver_id INTEGER, vastgelegd_op TIMESTAMP, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // The pharmacy's administration agreements; status A actief, G afgerond, S gestopt.
-    ("toedieningsafspraak", "toediening_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, hpk_code INTEGER NOT NULL, instelling_id INTEGER, afspraakdatum TIMESTAMP, begindatum DATE, duur_dagen INTEGER, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), status CHAR(1) NOT NULL, verwijderd CHAR(1) NOT NULL"),
-    // Medical devices, with the product: status A in gebruik, G niet meer in gebruik,
-    // V aangevraagd, X aanvraag ingetrokken.
-    ("hulpmiddel", "hulpmiddel_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(80) NOT NULL, serienummer VARCHAR(30), udi VARCHAR(60), udi_hrf VARCHAR(80), vervaldatum DATE, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, instelling_id INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // Vaccinations given (status G) and advised (status A, `datum` is when it is due).
-    ("vaccinatie", "vaccinatie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, atc_code VARCHAR(8) NOT NULL, omschrijving VARCHAR(80) NOT NULL, status CHAR(1) NOT NULL, datum DATE, dosis INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // Procedures: soort O operatie, D diagnostisch, B behandeling; status U uitgevoerd,
-    // P gepland, X geannuleerd.
-    ("verrichting", "verrichting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, hulpmiddel_id INTEGER, instelling_id INTEGER, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    // Hospital stays as reported by the hospital: soort K klinische opname, D dagopname,
-    // S spoedeisende hulp.
-    ("opname", "opname_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, instelling_id INTEGER, soort CHAR(1) NOT NULL, opname TIMESTAMP, ontslag TIMESTAMP, probleem_id INTEGER, reden VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // Appointments at the practice (med_id) or at a hospital department (instelling_id):
-    // status B geboekt, V voorgesteld, W wacht op bevestiging, G geweest, A afgezegd, N niet verschenen.
-    ("afspraak", "afspraak_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, instelling_id INTEGER, med_id INTEGER, omschrijving VARCHAR(120), begin_tijd TIMESTAMP, eind_tijd TIMESTAMP, status CHAR(1) NOT NULL, verwijderd CHAR(1) NOT NULL"),
-];
-
-pub(super) const INDEXES: &[TableDecl] = &[
-    ("verzekering", "pat_id"),
-    ("probleem", "pat_id"),
-    ("wilsverklaring", "pat_id"),
-    ("meting", "pat_id"),
-    ("voedingsadvies", "pat_id"),
-    ("waarschuwing", "pat_id"),
-    ("medicatiegebruik", "pat_id"),
-    ("toedieningsafspraak", "pat_id"),
-    ("hulpmiddel", "pat_id"),
-    ("vaccinatie", "pat_id"),
-    ("verrichting", "pat_id"),
-    ("opname", "pat_id"),
-    ("afspraak", "pat_id"),
-];
 
 /// This part's random stream (`Rng::for_patient`): independent of the GP part.
 const SALT: u64 = 0xB62_2017;
@@ -319,7 +261,7 @@ const APPOINTMENTS: &[(&str, i64)] = &[
 
 /// Adds this part of one generated patient's record. The address book and this part's
 /// medicines come with the first patient (reference data, once).
-pub(super) fn patient(t: &mut Tables, p: &PatientContext<'_>) {
+pub fn patient(t: &mut Tables, p: &PatientContext<'_>) {
     if p.index == 0 {
         reference_data(t);
     }

@@ -12,10 +12,10 @@ mod gp;
 mod pdfa;
 mod shared;
 
-use super::generator::Summary;
-use super::schema;
-use super::tables::{blank_null, opt, yes_no, Tables};
-use super::writer::DemoWriter;
+use crate::schema;
+use crate::tables::Summary;
+use crate::tables::{blank_null, opt, yes_no, Tables};
+use crate::writer::DemoWriter;
 use anyhow::Context;
 use chrono::NaiveDate;
 use dva_source_api::Value;
@@ -112,7 +112,7 @@ pub fn tokens(scripts: &Path) -> anyhow::Result<Vec<QualificationToken>> {
     let mut seen = std::collections::HashSet::new();
     Ok(all
         .into_iter()
-        .filter(|t| t.bsn.as_deref().and_then(crate::auth::Bsn::parse).is_some())
+        .filter(|t| t.bsn.as_deref().is_some_and(crate::bsn::passes_eleven_test))
         .filter(|t| !t.token.trim().is_empty() && seen.insert(t.token.clone()))
         .collect())
 }

@@ -5,7 +5,7 @@
 
 use super::fixture::Element;
 use super::{shared, text, Fixtures, Keys};
-use crate::demo::tables::{opt, yes_no, Tables};
+use crate::tables::{opt, yes_no, Tables};
 use dva_source_api::Value;
 
 const EPISODE_CONTEXT: &str = "http://nictiz.nl/fhir/StructureDefinition/extension-context-nl-core-episodeofcare";

@@ -1,35 +1,12 @@
-//! A deterministic generator of demo-his data: the same options give the same database.
+//! The GP system's part of a generated record: the practice and its staff, and per patient
+//! the registration, episodes, contacts with their SOEP journal, lab results, prescriptions and
+//! allergies.
 
-use super::schema;
-use super::tables::{at, blank_null, opt, yes_no, Rng, Tables};
-use super::writer::DemoWriter;
+use super::Patient;
+use crate::options::GeneratorOptions;
+use crate::tables::{at, blank_null, opt, yes_no, Rng, Tables};
 use chrono::{Duration, NaiveDate};
 use dva_source_api::Value;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct GeneratorOptions {
-    /// 10 to 100,000.
-    pub patients: u32,
-    pub seed: u64,
-    /// "Today" for the data: contacts lie before it, current prescriptions run past it.
-    pub anchor: NaiveDate,
-}
-
-pub const MIN_PATIENTS: u32 = 10;
-pub const MAX_PATIENTS: u32 = 100_000;
-
-/// Rows written per table.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Summary {
-    pub rows: Vec<(&'static str, usize)>,
-}
-
-/// A demo access token and the BSN it stands for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemoToken {
-    pub token: String,
-    pub bsn: String,
-}
 
 const FAMILY: &[(&str, &str)] = &[
     ("", "Jansen"),
@@ -182,66 +159,10 @@ const ALLERGENS: &[(&str, &str, i64, &str)] = &[
 const REACTIONS: &[(&str, &str)] =
     &[("271807003", "Huiduitslag"), ("39579001", "Anafylaxie"), ("267036007", "Kortademigheid"), ("418290006", "Jeuk")];
 
-/// One token per patient, in patient order.
-pub fn demo_tokens(opts: &GeneratorOptions) -> Vec<DemoToken> {
-    (0..opts.patients).map(|i| DemoToken { token: token(opts.seed, i), bsn: bsn(i) }).collect()
-}
-
-fn token(seed: u64, i: u32) -> String {
-    let mut rng = Rng(seed ^ 0x70C3_u64.wrapping_mul(u64::from(i) + 1));
-    let (a, b) = (rng.next(), rng.next());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        b >> 52,
-        b & 0xffff_ffff_ffff
-    )
-}
-
-/// The i-th synthetic BSN: 9 digits starting 99, passing the eleven test, increasing with i.
-/// (Only one in eleven 9-digit numbers passes, so 100,000 of them do not fit under 999.)
-pub fn bsn(i: u32) -> String {
-    // Each patient owns a block of 9 prefixes; consecutive prefixes step the check sum by 2,
-    // so at most one prefix in a block lacks a valid check digit.
-    let mut n = 99_000_000 + u64::from(i) * 9;
-    loop {
-        let digits: Vec<u64> = n.to_string().bytes().map(|b| u64::from(b - b'0')).collect();
-        let sum: u64 = digits.iter().enumerate().map(|(k, d)| d * (9 - k as u64)).sum();
-        let check = sum % 11;
-        if check < 10 {
-            return format!("{n}{check}");
-        }
-        n += 1;
-    }
-}
-
-/// Creates the schema and fills it. The caller gives an empty database.
-pub fn generate(writer: &mut dyn DemoWriter, opts: &GeneratorOptions) -> anyhow::Result<Summary> {
-    if !(MIN_PATIENTS..=MAX_PATIENTS).contains(&opts.patients) {
-        anyhow::bail!("--patients must be between {MIN_PATIENTS} and {MAX_PATIENTS}, not {}", opts.patients);
-    }
-    writer.execute_batch(&schema::ddl(writer.dialect()))?;
-    let mut t = Tables::new();
-    reference_data(&mut t);
-    writer.in_transaction(&mut |w| {
-        let mut ids = Ids::default();
-        for i in 0..opts.patients {
-            patient(&mut t, &mut ids, opts, i);
-            if i % 500 == 499 {
-                t.flush(w)?;
-            }
-        }
-        t.flush(w)
-    })?;
-    writer.execute_batch(&schema::analyze(writer.dialect()))?;
-    Ok(Summary { rows: t.written() })
-}
-
 const DOCTORS: &[i64] = &[11, 12, 13, 14];
 
-fn reference_data(t: &mut Tables) {
+/// The practice, its staff, the lab tests and the medicines: rows every patient refers to.
+pub(crate) fn reference_data(t: &mut Tables) {
     t.add(
         "praktijk",
         vec![
@@ -304,24 +225,9 @@ fn reference_data(t: &mut Tables) {
     }
 }
 
-/// What the other parts of a generated record know of its patient.
-pub(crate) struct PatientContext<'a> {
-    /// 0-based patient number; `Rng::for_patient(seed, salt, index)` gives a stream.
-    pub index: u32,
-    pub pat_id: i64,
-    /// Given name and family name, as a display.
-    pub name: &'a str,
-    /// The patient's GP (`medewerker.med_id`).
-    pub gp: i64,
-    pub seed: u64,
-    /// "Today" for the data.
-    pub anchor: NaiveDate,
-    /// The patient's contacts that are not deleted: `contact_id` and day.
-    pub contacts: &'a [(i64, NaiveDate)],
-}
-
+/// The last id given out per table, across patients.
 #[derive(Default)]
-struct Ids {
+pub(crate) struct Ids {
     episode: i64,
     contact: i64,
     regel: i64,
@@ -331,7 +237,8 @@ struct Ids {
     reactie: i64,
 }
 
-fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
+/// The GP record of patient `i`; what the other parts need of it comes back.
+pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) -> Patient {
     let mut rng = Rng(opts.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ u64::from(i));
     let pat_id = 1000 + i64::from(i);
     let female = rng.chance(52);
@@ -361,7 +268,7 @@ fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
     let patient_row = |id: i64, deleted: bool, rng: &mut Rng| {
         vec![
             Value::Int(id),
-            bsn(i).into(),
+            crate::bsn::nth(i).into(),
             family.into(),
             blank_null(prefix),
             given.into(),
@@ -555,20 +462,8 @@ fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i: u32) {
         }
     }
 
-    // The hospital-summary (BgZ) and document parts of the record, each from its own random
-    // stream so that adding to one never changes the others.
     let name = format!("{given} {}", if prefix.is_empty() { family.to_string() } else { format!("{prefix} {family}") });
-    let context = PatientContext {
-        index: i,
-        pat_id,
-        name: &name,
-        gp,
-        seed: opts.seed,
-        anchor: opts.anchor,
-        contacts: &contacts.iter().map(|c| (c.0, c.3)).collect::<Vec<_>>(),
-    };
-    super::bgz::patient(t, &context);
-    super::documents::patient(t, &context);
+    Patient { index: i, pat_id, name, gp, contacts: contacts.iter().map(|c| (c.0, c.3)).collect() }
 }
 
 type ContactRef = (Option<i64>, Option<i64>, i64, NaiveDate, i64);
@@ -594,70 +489,4 @@ fn lab_value(rng: &mut Rng, test: usize) -> Option<Value> {
         _ => return Some((if rng.chance(85) { "negatief" } else { "positief" }).into()),
     };
     Some(format!("{},{}", tenths / 10, tenths % 10).into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bsns_pass_the_eleven_test_and_are_unique() {
-        let all: Vec<String> = (0..MAX_PATIENTS).map(bsn).collect();
-        for b in &all {
-            assert!(crate::auth::Bsn::parse(b).is_some(), "{b}");
-            assert!(b.starts_with("99") && b.len() == 9, "{b}");
-        }
-        assert!(all.windows(2).all(|w| w[0] < w[1]), "BSNs increase, so they are unique");
-    }
-
-    #[test]
-    fn tokens_are_deterministic_and_distinct() {
-        let opts =
-            GeneratorOptions { patients: 10, seed: 1, anchor: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
-        assert_eq!(demo_tokens(&opts), demo_tokens(&opts));
-        let tokens: std::collections::HashSet<String> = demo_tokens(&opts).into_iter().map(|t| t.token).collect();
-        assert_eq!(tokens.len(), 10);
-    }
-
-    /// Same options, same database: compared table by table, row by row.
-    #[test]
-    fn generation_is_deterministic() {
-        use dva_source_api::{RowSource, Statement};
-        let dir = std::env::temp_dir().join(format!("dva-gen-det-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let opts =
-            GeneratorOptions { patients: 300, seed: 9, anchor: NaiveDate::from_ymd_opt(2026, 3, 29).expect("date") };
-        let dump = |name: &str| {
-            let path = dir.join(name);
-            let mut w = dva_source_diesel::SqliteWriter::create(&path).expect("db");
-            let summary = generate(&mut w, &opts).expect("generate");
-            drop(w);
-            let limits = dva_source_diesel::SourceLimits { max_rows: 1_000_000, ..Default::default() };
-            let source = dva_source_diesel::SqliteSource::open(&path, limits).expect("open");
-            let tables: Vec<_> = schema::table_names()
-                .map(|t| {
-                    let sql = format!("SELECT * FROM {t} ORDER BY 1");
-                    source.query(&Statement { sql, binds: vec![] }).expect("dump").rows
-                })
-                .collect();
-            (summary, tables)
-        };
-        let (a, b) = (dump("a.sqlite"), dump("b.sqlite"));
-        assert_eq!(a.0, b.0);
-        assert!(a.1 == b.1, "the two databases differ");
-        assert!(a.0.rows.iter().all(|(_, n)| *n > 0), "{:?}", a.0);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn patient_count_is_bounded() {
-        let dir = std::env::temp_dir().join(format!("dva-gen-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let mut w = dva_source_diesel::SqliteWriter::create(&dir.join("x.sqlite")).expect("db");
-        let opts =
-            GeneratorOptions { patients: 9, seed: 1, anchor: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date") };
-        assert!(generate(&mut w, &opts).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

@@ -1,30 +1,82 @@
-//! `dva-connector demo`: a ready-to-serve folder with the demo database, tokens and config.
+//! `dva-connector demo`: a ready-to-serve folder with the demo database (from demo-his),
+//! tokens, an audit key and a config.
 
-use super::generator::{demo_tokens, generate, GeneratorOptions, Summary};
-use super::qualification;
-use super::schema;
-use super::writer::DemoWriter;
 use anyhow::Context;
-use dva_source_api::Dialect;
+use dva_demo_his::{create_database, create_qualification_database, demo_tokens, qualification, GeneratorOptions};
 use dva_source_api::{RowSource, Statement};
-use dva_source_diesel::PostgresWriter;
-use dva_source_diesel::{SourceLimits, SqliteSource, SqliteWriter};
-use dva_source_odbc::OdbcWriter;
+use dva_source_diesel::{SourceLimits, SqliteSource};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// `demo`: prepares `dir` and says how to call it; the config to serve, unless `no_serve`.
+pub fn run(
+    dir: &Path,
+    options: &GeneratorOptions,
+    mappings: &Path,
+    listen: SocketAddr,
+    qualification: Option<&Path>,
+    no_serve: bool,
+) -> anyhow::Result<Option<PathBuf>> {
+    let data = match qualification {
+        Some(scripts) => DemoData::Qualification { scripts, anchor: options.anchor },
+        None => DemoData::Generated(options),
+    };
+    let prepared = prepare(dir, data, mappings, listen)?;
+    if no_serve {
+        println!(
+            "demo ready in {}; serve it with: dva-connector serve --config {}",
+            dir.display(),
+            prepared.config.display()
+        );
+        return Ok(None);
+    }
+    println!("{}", prepared.instructions);
+    Ok(Some(prepared.config))
+}
+
+/// `demo-load`: fills a database server with demo-his.
+pub fn load(
+    postgres: Option<String>,
+    odbc: Option<String>,
+    dialect: dva_source_api::Dialect,
+    options: GeneratorOptions,
+    replace: bool,
+) -> std::process::ExitCode {
+    let target = match (postgres, odbc) {
+        (Some(url), _) => dva_demo_his::DemoTarget::Postgres(url),
+        (None, Some(connection_string)) => dva_demo_his::DemoTarget::Odbc(connection_string, dialect),
+        (None, None) => {
+            eprintln!("error: give --postgres or --odbc");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match dva_demo_his::fill_database(&target, &options, replace) {
+        Ok(summary) => {
+            println!("demo-his loaded: {} patients", options.patients);
+            for (table, rows) in &summary.rows {
+                println!("  {table}: {rows} rows");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 pub const DATABASE_FILE: &str = "demo-his.sqlite";
 pub const TOKEN_FILE: &str = "tokens.json";
 pub const CONFIG_FILE: &str = "dva-connector.toml";
 
-pub struct Prepared {
+struct Prepared {
     pub config: PathBuf,
     /// What to print: how to call the demo server.
     pub instructions: String,
 }
 
 /// Where the demo's data comes from.
-pub enum DemoData<'a> {
+enum DemoData<'a> {
     /// Synthetic patients from the generator.
     Generated(&'a GeneratorOptions),
     /// The Nictiz qualification patients, read from a nictiz-testscripts folder; "today" for
@@ -35,7 +87,7 @@ pub enum DemoData<'a> {
 /// Creates the database (when missing) and rewrites the token file and config. `mappings` is
 /// one mapping set (a folder with service.yaml) or a folder of them, each served at
 /// `/fhir/<version>/<folder name>`.
-pub fn prepare(dir: &Path, data: DemoData<'_>, mappings: &Path, listen: SocketAddr) -> anyhow::Result<Prepared> {
+fn prepare(dir: &Path, data: DemoData<'_>, mappings: &Path, listen: SocketAddr) -> anyhow::Result<Prepared> {
     let services = mapping_sets(mappings)?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let database = dir.join(DATABASE_FILE);
@@ -134,52 +186,6 @@ fn check_existing(database: &Path) -> anyhow::Result<()> {
     source.query(&probe).map(|_| ()).map_err(|_| {
         anyhow::anyhow!("{} exists but is not a demo-his database; remove it to generate a new one", database.display())
     })
-}
-
-/// Generates into a temporary file and renames it: an interrupted run leaves no half database.
-pub fn create_database(database: &Path, options: &GeneratorOptions) -> anyhow::Result<()> {
-    create_with(database, |w| generate(w, options).map(drop))
-}
-
-/// A database with only the Nictiz qualification patients (see `qualification`).
-pub fn create_qualification_database(database: &Path, scripts: &Path, anchor: chrono::NaiveDate) -> anyhow::Result<()> {
-    create_with(database, |w| qualification::load(w, scripts, anchor).map(drop))
-}
-
-fn create_with(database: &Path, fill: impl FnOnce(&mut dyn DemoWriter) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let partial = database.with_extension("sqlite.partial");
-    let _ = std::fs::remove_file(&partial);
-    {
-        let mut writer = SqliteWriter::create(&partial).context("cannot create the demo database")?;
-        fill(&mut writer).context("cannot fill the demo database")?;
-    }
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
-    }
-    std::fs::rename(&partial, database).context("cannot move the demo database into place")?;
-    Ok(())
-}
-
-/// A database server to fill with demo-his, for trying the connector against it.
-pub enum DemoTarget {
-    /// A `postgres://` URL, through libpq.
-    Postgres(String),
-    /// An ODBC connection string and the database's dialect.
-    Odbc(String, Dialect),
-}
-
-/// Creates the demo-his tables in `target` and fills them. With `replace`, existing demo-his
-/// tables are dropped first; without it, existing tables make the load fail (nothing is
-/// overwritten by accident).
-pub fn fill_database(target: &DemoTarget, options: &GeneratorOptions, replace: bool) -> anyhow::Result<Summary> {
-    let mut writer: Box<dyn DemoWriter> = match target {
-        DemoTarget::Postgres(url) => Box::new(PostgresWriter::connect(url)?),
-        DemoTarget::Odbc(connection_string, dialect) => Box::new(OdbcWriter::connect(connection_string, *dialect)?),
-    };
-    if replace {
-        writer.execute_batch(&schema::drop_tables())?;
-    }
-    generate(writer.as_mut(), options).context("cannot generate the demo data")
 }
 
 fn config_text(listen: SocketAddr, services: &[ServiceDir]) -> String {

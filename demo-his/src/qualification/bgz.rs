@@ -8,7 +8,7 @@
 use super::fixture::{Element, Fixture};
 use super::shared::{comma, date, integer, timestamp, AGB, LOINC, SNOMED, URA};
 use super::{shared, text, Fixtures, Keys};
-use crate::demo::tables::{opt, yes_no, Tables};
+use crate::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
 use dva_source_api::Value;
 use std::collections::HashMap;

@@ -12,8 +12,8 @@
 
 use super::fixture::{Element, Fixture};
 use super::{initials, prefix, Fixtures, Keys};
-use crate::demo::documents;
-use crate::demo::tables::{opt, yes_no, Tables};
+use crate::parts::documents;
+use crate::tables::{opt, yes_no, Tables};
 use anyhow::{bail, Context};
 use base64::Engine;
 use dva_source_api::Value;

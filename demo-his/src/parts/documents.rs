@@ -1,18 +1,10 @@
 //! Documents in demo-his: letters and reports stored as PDF/A, for the PDF/A data service.
 //! The HIS keeps each document as a row with the file in a binary column, a local kind code
 //! (`soort`), a status letter and the soft-delete flag.
-use super::generator::PatientContext;
-use super::schema::TableDecl;
-use super::tables::{yes_no, Rng, Tables};
+use super::PatientContext;
+use crate::tables::{yes_no, Rng, Tables};
 use chrono::{Duration, NaiveDateTime, NaiveTime};
 use dva_source_api::Value;
-
-/// `inhoud` is declared `BLOB`; `schema::ddl` writes the binary type of each database.
-pub(super) const TABLES: &[TableDecl] = &[(
-    "document",
-    "doc_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(10) NOT NULL, titel VARCHAR(200), aangemaakt_op TIMESTAMP, auteur_id INTEGER, status CHAR(1) NOT NULL, bestandsnaam VARCHAR(120), mime_type VARCHAR(60), grootte INTEGER, inhoud BLOB, verwijderd CHAR(1) NOT NULL",
-)];
-pub(super) const INDEXES: &[TableDecl] = &[("document", "pat_id")];
 
 /// The generator stream of this part of the record (see `Rng::for_patient`).
 const SALT: u64 = 0xD0C5;
@@ -43,7 +35,7 @@ const AUTHORS: &[i64] = &[11, 12, 13, 14, 15];
 /// Besides, every fourth patient has a letter filed under the wrong patient and deleted, and
 /// every fourth (another) a letter replaced by a corrected version: even a small demo
 /// database has both.
-pub(super) fn patient(t: &mut Tables, p: &PatientContext<'_>) {
+pub fn patient(t: &mut Tables, p: &PatientContext<'_>) {
     let mut rng = Rng::for_patient(p.seed, SALT, p.index);
     for _ in 0..rng.range(0, 4) {
         let kind = *rng.pick(KINDS);

@@ -1,8 +1,8 @@
 //! Row buffers for the demo tables, shared by the generator and the qualification loader.
 //! Columns come from the schema, so a table is declared once.
 
-use super::schema;
-use super::writer::DemoWriter;
+use crate::schema;
+use crate::writer::DemoWriter;
 use chrono::{Duration, NaiveDate};
 use dva_source_api::{SourceError, Value};
 
@@ -126,4 +126,10 @@ impl Tables {
     pub fn written(&self) -> Vec<(&'static str, usize)> {
         self.buffers.iter().map(|b| (b.table, b.written)).collect()
     }
+}
+
+/// Rows written per table.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub rows: Vec<(&'static str, usize)>,
 }

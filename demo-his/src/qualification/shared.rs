@@ -3,7 +3,7 @@
 
 use super::fixture::Fixture;
 use super::{text, Fixtures, Keys};
-use crate::demo::tables::{opt, yes_no, Tables};
+use crate::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
 use dva_source_api::Value;
 
