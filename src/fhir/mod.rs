@@ -45,6 +45,16 @@ pub fn is_resource_type(version: FhirVersion, name: &str) -> bool {
     types.binary_search(&name).is_ok()
 }
 
+/// The element paths a reference search parameter of `resource` follows (its definition's
+/// expression), for `_include` by name; `None` for a parameter the version does not define.
+pub fn reference_paths(version: FhirVersion, resource: &str, param: &str) -> Option<&'static [&'static str]> {
+    let table = match version {
+        FhirVersion::Stu3 => generated::stu3::REFERENCE_PARAMS,
+        FhirVersion::R4 => generated::r4::REFERENCE_PARAMS,
+    };
+    table.binary_search_by(|(r, p, _)| (*r, *p).cmp(&(resource, param))).ok().map(|i| table[i].2)
+}
+
 /// The JSON and XML media types of FHIR (the same for STU3 and R4).
 pub const JSON_MIME: &str = "application/fhir+json";
 pub const XML_MIME: &str = "application/fhir+xml";
@@ -67,5 +77,16 @@ mod tests {
         assert!(!is_resource_type(FhirVersion::R4, "ProcedureRequest"));
         assert!(is_resource_type(FhirVersion::R4, "ServiceRequest"));
         assert!(!is_resource_type(FhirVersion::Stu3, "Resource"));
+    }
+
+    #[test]
+    fn reference_parameters_name_their_element_paths() {
+        assert_eq!(
+            reference_paths(FhirVersion::Stu3, "MedicationRequest", "medication"),
+            Some(&["medicationReference"][..])
+        );
+        assert_eq!(reference_paths(FhirVersion::Stu3, "Observation", "related-target"), Some(&["related.target"][..]));
+        assert_eq!(reference_paths(FhirVersion::R4, "Immunization", "performer"), Some(&["performer.actor"][..]));
+        assert_eq!(reference_paths(FhirVersion::Stu3, "Patient", "no-such-parameter"), None);
     }
 }

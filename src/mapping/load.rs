@@ -1,18 +1,16 @@
 //! Reads a mapping-set folder and compiles it, collecting every problem.
 
 use super::diagnostic::Diagnostics;
+use super::read::{check_keys, check_params, parse_yaml, read_yaml, required_column, required_text, START};
 use super::search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
+use super::service::{compile_service, expand_fragments, Service, SERVICE_FILE};
 use super::sql::{is_identifier, SqlText};
 use super::template::{self, list_or_none, Piece, TemplateEnv};
 use super::yaml::{self, shorten, Node, Pos};
-use super::{ChildQuery, CodeTable, CompiledMapping, IdTemplate, IdType, MappingSet, OrderBy, Scope};
-use crate::fhir::{self, FhirVersion};
-use serde_json::Value as Json;
-use std::collections::{BTreeMap, HashMap};
+use super::{ChildQuery, CompiledMapping, IdTemplate, IdType, MappingSet, OrderBy, Scope};
+use crate::fhir;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-const SERVICE_FILE: &str = "service.yaml";
-const START: Pos = Pos { line: 1, column: 1 };
 
 /// Loads the mapping set in `dir`. Returns the set only when there are no errors; warnings
 /// come back either way.
@@ -42,6 +40,23 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
         }
     };
     files.sort();
+    // The shared folder's files this set serves; a file of the set's own by the same name
+    // would make it unclear which one is served.
+    for (file, pos) in service.as_ref().and_then(|s| s.shared.as_ref()).map_or(&[][..], |s| &s.mappings[..]) {
+        if let Some(own) = files.iter().find(|f| f.file_name() == file.file_name()) {
+            diags.error(
+                &service_path,
+                *pos,
+                format!(
+                    "{} is served from the shared folder, and {} exists too; keep one",
+                    file.display(),
+                    own.display()
+                ),
+            );
+        } else {
+            files.push(file.clone());
+        }
+    }
     if files.is_empty() {
         diags.error(dir, START, "the mapping set has no resource mapping files (*.yaml besides service.yaml)");
     }
@@ -65,9 +80,10 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
         Some(s) if !diags.has_errors() => (
             Some(MappingSet {
                 dir: dir.to_path_buf(),
+                shared_dir: s.shared.map(|s| s.folder),
                 fhir: s.fhir,
                 patient_lookup: s.patient_lookup,
-                patient_lookup_pos: s.patient_lookup_pos,
+                patient_lookup_at: s.patient_lookup_at,
                 code_tables: s.code_tables,
                 mappings,
             }),
@@ -89,145 +105,6 @@ pub fn check_texts(service_yaml: &str, mapping_yaml: &str) -> Diagnostics {
         compile_mapping(file, &doc, &service, &mut diags);
     }
     diags
-}
-
-fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
-    let text = match super::diagnostic::read_source(path) {
-        Ok(t) => t,
-        Err((pos, message)) => {
-            diags.error(path, pos, message);
-            return None;
-        }
-    };
-    parse_yaml(path, &text, diags)
-}
-
-fn parse_yaml(path: &Path, text: &str, diags: &mut Diagnostics) -> Option<Node> {
-    match yaml::parse(text) {
-        Ok(node) if node.as_map().is_some() => Some(node),
-        Ok(node) => {
-            diags.error(path, node.pos, "expected a mapping of keys at the top of the file");
-            None
-        }
-        Err(e) => {
-            diags.error(path, e.pos, format!("YAML syntax: {}", e.message));
-            None
-        }
-    }
-}
-
-struct Service {
-    fhir: FhirVersion,
-    patient_lookup: SqlText,
-    patient_lookup_pos: Pos,
-    code_tables: Vec<CodeTable>,
-    table_index: BTreeMap<String, usize>,
-}
-
-fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Option<Service> {
-    check_keys(path, doc, &["fhir", "patient_lookup", "code_tables", "description"], diags);
-    let fhir = match doc.get("fhir") {
-        Some(n) => parse_version(path, n, diags),
-        None => {
-            diags.error(path, doc.pos, "missing `fhir:` (stu3 or r4)");
-            None
-        }
-    };
-    let patient_lookup = match required_text(path, doc, "patient_lookup", diags) {
-        Some((sql, pos)) => {
-            let sql = SqlText::parse(sql);
-            check_params(path, pos, &sql, "bsn", diags);
-            Some((sql, pos))
-        }
-        None => None,
-    };
-    let mut code_tables = Vec::new();
-    let mut table_index = BTreeMap::new();
-    if let Some(tables) = doc.get("code_tables") {
-        match tables.as_map() {
-            Some(entries) => {
-                for (name, table) in entries {
-                    let name_text = name.as_text().unwrap_or_default().to_owned();
-                    if let Some(t) = compile_code_table(path, &name_text, table, diags) {
-                        table_index.insert(name_text, code_tables.len());
-                        code_tables.push(t);
-                    }
-                }
-            }
-            None => diags.error(path, tables.pos, "`code_tables:` must map table names to tables"),
-        }
-    }
-    let (patient_lookup, patient_lookup_pos) = patient_lookup?;
-    Some(Service { fhir: fhir?, patient_lookup, patient_lookup_pos, code_tables, table_index })
-}
-
-fn parse_version(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<FhirVersion> {
-    match node.as_text() {
-        Some("stu3") => Some(FhirVersion::Stu3),
-        Some("r4") => Some(FhirVersion::R4),
-        _ => {
-            diags.error(path, node.pos, format!("unknown FHIR version {}; expected stu3 or r4", node.describe()));
-            None
-        }
-    }
-}
-
-fn compile_code_table(path: &Path, name: &str, node: &Node, diags: &mut Diagnostics) -> Option<CodeTable> {
-    let Some(entries) = node.as_map() else {
-        diags.error(path, node.pos, format!("code table `{name}` must map local codes to FHIR values"));
-        return None;
-    };
-    let mut table = CodeTable { name: name.to_owned(), entries: HashMap::new(), default: None };
-    for (code, value) in entries {
-        let json = constant_json(path, value, diags)?;
-        if let Json::Object(o) = &json {
-            if o.contains_key("code") != o.contains_key("system") && o.contains_key("display") {
-                diags.warning(path, value.pos, "a Coding should have both `system` and `code`");
-            }
-        }
-        match code.as_text() {
-            Some("_default") => table.default = Some(json),
-            Some(c) => {
-                table.entries.insert(c.trim().to_owned(), json);
-            }
-            None => diags.error(path, code.pos, "a code must be a plain value"),
-        }
-    }
-    Some(table)
-}
-
-/// A YAML node without `{column}` references, as JSON.
-fn constant_json(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<Json> {
-    use yaml::{NodeKind, Scalar};
-    Some(match &node.kind {
-        NodeKind::Scalar { .. } => match node.scalar() {
-            Some(Scalar::Null) | None => Json::Null,
-            Some(Scalar::Bool(b)) => Json::Bool(b),
-            Some(Scalar::Int(i)) => Json::from(i),
-            Some(Scalar::Float(f)) => serde_json::from_str(f).unwrap_or_else(|_| Json::String(f.to_owned())),
-            Some(Scalar::Str(s)) => {
-                if s.contains('{') {
-                    diags.error(
-                        path,
-                        node.pos,
-                        "code tables hold constants; `{column}` references are not allowed here",
-                    );
-                    return None;
-                }
-                Json::String(s.to_owned())
-            }
-        },
-        NodeKind::Seq(items) => {
-            Json::Array(items.iter().map(|i| constant_json(path, i, diags)).collect::<Option<_>>()?)
-        }
-        NodeKind::Map(entries) => {
-            let mut map = serde_json::Map::new();
-            for (k, v) in entries {
-                map.insert(k.as_text().unwrap_or_default().to_owned(), constant_json(path, v, diags)?);
-            }
-            Json::Object(map)
-        }
-    })
 }
 
 const MAPPING_KEYS: &[&str] = &[
@@ -263,23 +140,25 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
             None
         }
     });
-    let query = required_text(path, doc, "query", diags).map(|(q, pos)| {
-        let sql = SqlText::parse(q);
+    let query = required_text(path, doc, "query", diags).and_then(|(q, pos)| {
+        let sql = SqlText::parse(&expand_fragments(q, path, pos, &service.fragments, diags)?);
         check_params(path, pos, &sql, "patient", diags);
-        (sql, pos)
+        Some((sql, pos))
     });
 
     let env = TemplateEnv { file: path, code_tables: &service.table_index };
     let mut scope = Scope::default();
     if let Some(children) = doc.get("children") {
-        scope.children = compile_children(path, children, diags, &mut scope.columns);
+        scope.children = compile_children(path, children, service, diags, &mut scope.columns);
     }
     let id = compile_id(path, doc, &mut scope, diags);
     let order_by = compile_order_by(path, doc, id.as_ref(), &mut scope.columns, diags);
-    let search =
-        doc.get("search").map(|s| compile_search(path, s, service, &mut scope.columns, diags)).unwrap_or_default();
-    let includes =
-        doc.get("include").map(|i| compile_includes(path, i, resource_type.as_deref(), diags)).unwrap_or_default();
+    let search = doc.get("search").map_or_else(BTreeMap::new, |s| {
+        compile_search(path, s, service, doc.get("template"), &mut scope.columns, diags)
+    });
+    let includes = doc.get("include").map_or_else(BTreeMap::new, |i| {
+        compile_includes(path, i, resource_type.as_deref(), service, doc.get("template"), diags)
+    });
 
     let mut references = Vec::new();
     let template = match doc.get("template") {
@@ -291,7 +170,6 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
                 }
             }
             super::lint::check(path, node, "", diags);
-            check_include_paths(path, doc.get("include"), node, diags);
             super::lint::references(node, &mut references);
             if let Some(rt) = &resource_type {
                 super::elements::check(path, service.fhir, rt, node, diags);
@@ -428,6 +306,7 @@ fn compile_order_by(
 fn compile_children(
     path: &Path,
     node: &Node,
+    service: &Service,
     diags: &mut Diagnostics,
     parent: &mut super::ScopeColumns,
 ) -> Vec<ChildQuery> {
@@ -439,10 +318,10 @@ fn compile_children(
     for (name, def) in entries {
         let name = name.as_text().unwrap_or_default().to_owned();
         check_keys(path, def, &["query", "key", "parent_key", "order_by", "children"], diags);
-        let query = required_text(path, def, "query", diags).map(|(q, pos)| {
-            let sql = SqlText::parse(q);
+        let query = required_text(path, def, "query", diags).and_then(|(q, pos)| {
+            let sql = SqlText::parse(&expand_fragments(q, path, pos, &service.fragments, diags)?);
             check_params(path, pos, &sql, "patient", diags);
-            (sql, pos)
+            Some((sql, pos))
         });
         let key = required_column(path, def, "key", diags);
         let parent_key = required_column(path, def, "parent_key", diags);
@@ -453,7 +332,7 @@ fn compile_children(
             Vec::new()
         };
         if let Some(grandchildren) = def.get("children") {
-            scope.children = compile_children(path, grandchildren, diags, &mut scope.columns);
+            scope.children = compile_children(path, grandchildren, service, diags, &mut scope.columns);
         }
         if let (Some((query, query_pos)), Some((key, key_pos)), Some((parent_key, parent_pos))) =
             (query, key, parent_key)
@@ -470,6 +349,7 @@ fn compile_search(
     path: &Path,
     node: &Node,
     service: &Service,
+    template: Option<&Node>,
     columns: &mut super::ScopeColumns,
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, SearchParamDef> {
@@ -486,8 +366,18 @@ fn compile_search(
         }
         let parsed = match def.get("type").and_then(Node::as_text) {
             Some("token") => {
-                check_keys(path, def, &["type", "match"], diags);
-                compile_token(path, def, service, columns, diags).map(|matches| SearchParamDef::Token { matches })
+                check_keys(path, def, &["type", "match", "path"], diags);
+                let matches = match (def.get("path"), template) {
+                    (Some(element), _) if def.get("match").is_some() => {
+                        diags.error(path, element.pos, "a token parameter takes `path:` or `match:`, not both");
+                        None
+                    }
+                    (Some(element), Some(template)) => {
+                        token_from_template(path, element, template, service, columns, diags)
+                    }
+                    _ => compile_token(path, def, service, columns, diags),
+                };
+                matches.map(|matches| SearchParamDef::Token { matches })
             }
             Some("date") => {
                 check_keys(path, def, &["type", "column", "start", "end", "stored_as"], diags);
@@ -566,6 +456,91 @@ fn compile_token(
     Some(out)
 }
 
+/// A token parameter on the codings the template writes at an element (`path: code`): each
+/// coding's system and code, as literals or columns, become what the search matches, so the
+/// codings are written once. Codings that come from child rows (`$each`) cannot be searched in
+/// the parent's SQL.
+fn token_from_template(
+    path: &Path,
+    element: &Node,
+    template: &Node,
+    service: &Service,
+    columns: &mut super::ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<Vec<TokenMatch>> {
+    let Some(dotted) = element.as_text() else {
+        diags.error(path, element.pos, "`path:` names an element of the template, e.g. `code` or `category`");
+        return None;
+    };
+    let codings = match codings_at(template, dotted) {
+        Ok(codings) if !codings.is_empty() => codings,
+        Ok(_) => {
+            diags.error(path, element.pos, format!("the template writes no codings at `{}`", shorten(dotted)));
+            return None;
+        }
+        Err(problem) => {
+            diags.error(path, element.pos, problem);
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for coding in codings {
+        let (system, code) = match coding.as_map() {
+            Some(_) => (coding.get("system"), coding.get("code")),
+            // `"{column | map: table}"`: the table's Codings carry the system.
+            None => (None, Some(coding)),
+        };
+        let Some(code) = code.and_then(|n| compile_source(path, n, service, columns, diags)) else {
+            diags.error(path, coding.pos, "a coding the search is on needs a `code`");
+            continue;
+        };
+        let system = system.and_then(|n| compile_source(path, n, service, columns, diags));
+        let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
+            if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
+        if system.is_none() && !table_gives_codings {
+            diags.error(path, coding.pos, "a coding the search is on needs a `system` (or a code table of Codings)");
+            continue;
+        }
+        out.push(TokenMatch { system, code });
+    }
+    Some(out)
+}
+
+/// The coding nodes of the template at a dotted element path (CodeableConcepts, lists of
+/// them, or Codings).
+fn codings_at<'a>(template: &'a Node, dotted: &str) -> Result<Vec<&'a Node>, String> {
+    let from_child =
+        || format!("the codings at `{dotted}` come from child rows (`$each`); search on them with `match:`");
+    let items = |node: &'a Node| -> Result<Vec<&'a Node>, String> {
+        let list: Vec<&Node> = node.as_seq().map_or_else(|| vec![node], |items| items.iter().collect());
+        if list.iter().any(|n| n.get("$each").is_some()) {
+            return Err(from_child());
+        }
+        Ok(list)
+    };
+    let mut nodes = vec![template];
+    for step in dotted.split('.') {
+        let mut next = Vec::new();
+        for node in nodes {
+            for item in items(node)? {
+                next.extend(item.get(step));
+            }
+        }
+        nodes = next;
+    }
+    let mut codings = Vec::new();
+    for node in nodes {
+        for item in items(node)? {
+            match item.get("coding") {
+                Some(list) => codings.extend(items(list)?),
+                None if item.get("code").is_some() || item.as_text().is_some() => codings.push(item),
+                None => {}
+            }
+        }
+    }
+    Ok(codings)
+}
+
 fn compile_source(
     path: &Path,
     node: &Node,
@@ -619,33 +594,96 @@ fn compile_source(
     Some(Source::Column { name: name.to_owned(), table })
 }
 
+/// `include:`, as names whose element paths come from the FHIR definition of the search
+/// parameter (`[Patient:general-practitioner]`), or as a map of names to the element paths they
+/// follow (a path, a list of them, or `[]`: accepted, follows nothing in this source). Every path
+/// must be one the template writes: an include that can never find anything is a mistake.
 fn compile_includes(
     path: &Path,
     node: &Node,
     resource_type: Option<&str>,
+    service: &Service,
+    template: Option<&Node>,
     diags: &mut Diagnostics,
 ) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
+    let written = |element: &str| template.is_none_or(|t| template_writes(t, element));
+    let valid_start = |name_node: &Node, diags: &mut Diagnostics| {
+        let name = name_node.as_text().unwrap_or_default();
+        match resource_type {
+            Some(rt) if !name.starts_with(&format!("{rt}:")) => {
+                diags.error(path, name_node.pos, format!("include `{}` must start with `{rt}:`", shorten(name)));
+                false
+            }
+            _ => true,
+        }
+    };
+    if let Some(names) = node.as_seq() {
+        for name_node in names {
+            if !valid_start(name_node, diags) {
+                continue;
+            }
+            let name = name_node.as_text().unwrap_or_default();
+            let param = name.split(':').nth(1).unwrap_or_default();
+            let defined = resource_type.and_then(|rt| fhir::reference_paths(service.fhir, rt, param));
+            let Some(paths) = defined else {
+                diags.error(
+                    path,
+                    name_node.pos,
+                    format!(
+                        "`{param}` is not a reference search parameter of {} in FHIR {}; name the element \
+                         paths (`{}: element`)",
+                        resource_type.unwrap_or("this type"),
+                        service.fhir.name(),
+                        shorten(name)
+                    ),
+                );
+                continue;
+            };
+            let kept: Vec<String> = paths.iter().filter(|p| written(p)).map(|p| (*p).to_owned()).collect();
+            if kept.is_empty() {
+                diags.error(
+                    path,
+                    name_node.pos,
+                    format!(
+                        "include `{}` follows `{}`, which the template does not write (write `{}: []` if this \
+                         source never has it)",
+                        shorten(name),
+                        paths.join("`, `"),
+                        shorten(name)
+                    ),
+                );
+                continue;
+            }
+            out.insert(name.to_owned(), kept);
+        }
+        return out;
+    }
     let Some(entries) = node.as_map() else {
-        diags.error(path, node.pos, "`include:` maps `Type:param` names to the element paths they follow");
+        diags.error(
+            path,
+            node.pos,
+            "`include:` lists `Type:param` names, or maps them to the element paths they follow",
+        );
         return out;
     };
     for (name, paths) in entries {
-        let name_text = name.as_text().unwrap_or_default();
-        if let Some(rt) = resource_type {
-            if !name_text.starts_with(&format!("{rt}:")) {
-                diags.error(path, name.pos, format!("include `{name_text}` must start with `{rt}:`"));
-                continue;
-            }
+        if !valid_start(name, diags) {
+            continue;
         }
+        let name_text = name.as_text().unwrap_or_default();
         // `[]` says so explicitly: the parameter is accepted, and finds nothing in this source.
         let explicitly_none = paths.as_seq().is_some_and(<[Node]>::is_empty);
-        let list: Vec<String> = match (&paths.kind, paths.as_text()) {
-            (_, Some(p)) => vec![p.to_owned()],
-            _ => paths.as_seq().unwrap_or_default().iter().filter_map(|p| p.as_text().map(str::to_owned)).collect(),
+        let listed: Vec<&Node> = match &paths.kind {
+            yaml::NodeKind::Seq(items) => items.iter().collect(),
+            _ => vec![paths],
         };
+        let list: Vec<(String, Pos)> =
+            listed.iter().filter_map(|p| p.as_text().map(|t| (t.to_owned(), p.pos))).collect();
         if list.is_empty() && !explicitly_none
-            || list.iter().any(|p| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())))
+            || list
+                .iter()
+                .any(|(p, _)| !p.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())))
         {
             diags.error(
                 path,
@@ -655,35 +693,21 @@ fn compile_includes(
             );
             continue;
         }
-        out.insert(name_text.to_owned(), list);
+        for (element, pos) in list.iter().filter(|(e, _)| !written(e)) {
+            diags.error(
+                path,
+                *pos,
+                format!(
+                    "include `{}` follows `{}`, which the template does not write (write `[]` if this source \
+                     never has it)",
+                    shorten(name_text),
+                    shorten(element)
+                ),
+            );
+        }
+        out.insert(name_text.to_owned(), list.into_iter().map(|(p, _)| p).collect());
     }
     out
-}
-
-/// Each path an include follows must be an element the template writes: an include that can
-/// never find anything is a mistake (`[]` says so on purpose).
-fn check_include_paths(path: &Path, includes: Option<&Node>, template: &Node, diags: &mut Diagnostics) {
-    for (name, paths) in includes.and_then(Node::as_map).unwrap_or_default() {
-        let listed: Vec<&Node> = match &paths.kind {
-            yaml::NodeKind::Seq(items) => items.iter().collect(),
-            _ => vec![paths],
-        };
-        for node in listed {
-            let Some(element) = node.as_text() else { continue };
-            if !template_writes(template, element) {
-                diags.error(
-                    path,
-                    node.pos,
-                    format!(
-                        "include `{}` follows `{}`, which the template does not write (write `[]` if this \
-                         source never has it)",
-                        name.as_text().unwrap_or_default(),
-                        shorten(element)
-                    ),
-                );
-            }
-        }
-    }
 }
 
 /// Whether the template has an element at the dotted `element` path (through lists).
@@ -704,73 +728,6 @@ fn template_writes(template: &Node, element: &str) -> bool {
         nodes = next;
     }
     true
-}
-
-/// Every query must use exactly the allowed parameter: that is how every statement gets bound
-/// to the authenticated patient (invariant 1).
-fn check_params(path: &Path, pos: Pos, sql: &SqlText, required: &str, diags: &mut Diagnostics) {
-    if let Some(problem) = sql.read_only_problem() {
-        diags.error(path, pos, problem);
-    }
-    let mut seen = false;
-    for p in sql.params() {
-        if p == required {
-            seen = true;
-        } else {
-            diags.error(
-                path,
-                pos,
-                format!("unknown parameter `:{p}` in the query; only `:{required}` is available here"),
-            );
-        }
-    }
-    if !seen {
-        diags.error(
-            path,
-            pos,
-            format!("the query must use `:{required}`, so that it only ever reads the authenticated patient's rows"),
-        );
-    }
-}
-
-fn check_keys(path: &Path, node: &Node, allowed: &[&str], diags: &mut Diagnostics) {
-    for (key, _) in node.as_map().unwrap_or_default() {
-        let k = key.as_text().unwrap_or_default();
-        if !allowed.contains(&k) {
-            diags.error(
-                path,
-                key.pos,
-                format!("unknown key `{}` (expected one of: {})", shorten(k), allowed.join(", ")),
-            );
-        }
-    }
-}
-
-fn required_text<'a>(path: &Path, node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<(&'a str, Pos)> {
-    match node.get(key) {
-        Some(v) => match v.as_text() {
-            Some(t) if !t.trim().is_empty() => Some((t, v.pos)),
-            _ => {
-                diags.error(path, v.pos, format!("`{key}` must be a non-empty text, found {}", v.describe()));
-                None
-            }
-        },
-        None => {
-            diags.error(path, node.pos, format!("missing `{key}:`"));
-            None
-        }
-    }
-}
-
-/// A column name under `key`, and where it is written.
-fn required_column(path: &Path, node: &Node, key: &str, diags: &mut Diagnostics) -> Option<(String, Pos)> {
-    let (text, pos) = required_text(path, node, key, diags)?;
-    if is_identifier(text) && !text.contains('.') {
-        Some((text.to_owned(), pos))
-    } else {
-        diags.error(path, pos, format!("`{key}` must be a column name of the query, found `{}`", shorten(text)));
-        None
-    }
 }
 
 /// Reads of `Type/id` must land on exactly one mapping: id prefixes of one type may not overlap.

@@ -8,7 +8,9 @@ pub mod diagnostic;
 mod elements;
 mod lint;
 mod load;
+mod read;
 pub mod search_def;
+mod service;
 pub mod sql;
 pub mod template;
 pub mod yaml;
@@ -28,11 +30,13 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub struct MappingSet {
     pub dir: PathBuf,
+    /// The folder of parts this set shares with the EHR product's other data services.
+    pub shared_dir: Option<PathBuf>,
     pub fhir: FhirVersion,
     /// Finds the patient's key from the BSN (`:bsn`); returns one column, at most one row.
     pub patient_lookup: SqlText,
-    /// Where `patient_lookup:` is written in `service.yaml`.
-    pub patient_lookup_pos: yaml::Pos,
+    /// Where `patient_lookup:` is written (service.yaml, or the shared common.yaml).
+    pub patient_lookup_at: (PathBuf, yaml::Pos),
     pub code_tables: Vec<CodeTable>,
     /// Sorted by resource type, then file name.
     pub mappings: Vec<CompiledMapping>,

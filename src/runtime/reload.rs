@@ -38,7 +38,8 @@ pub struct Reloader {
 /// How long file events settle before a reload: editors write in several steps.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Starts watching the config file, the token file and every mapping folder.
+/// Starts watching the config file, the token file, every mapping folder and the shared
+/// folders the sets use.
 pub fn start(config: PathBuf, current: Arc<ArcSwap<Snapshot>>) -> Result<Reloader, String> {
     let (tx, rx) = channel::<ReloadEvent>();
     let files_tx = tx.clone();
@@ -114,6 +115,8 @@ fn watched_dirs(config: &Path, snapshot: &Snapshot) -> Vec<PathBuf> {
     };
     dirs.extend(auth_file.parent().map(Path::to_path_buf));
     dirs.extend(snapshot.settings.services.iter().map(|s| s.mappings.clone()));
+    // A change to a shared folder reloads every set that uses it.
+    dirs.extend(snapshot.services.iter().filter_map(|s| s.mappings.shared_dir.clone()));
     dirs.sort();
     dirs.dedup();
     dirs

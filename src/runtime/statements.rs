@@ -44,17 +44,15 @@ pub struct Checker<'a> {
 /// Checks every statement of `set`. `Err` when the database could not be asked (down, or too
 /// slow): then nothing after that point was checked.
 pub fn check(set: &MappingSet, checker: &mut Checker<'_>, diags: &mut Diagnostics) -> Result<(), SourceError> {
-    let service_file = set.dir.join("service.yaml");
+    let (lookup_file, lookup_pos) = (&set.patient_lookup_at.0, set.patient_lookup_at.1);
     let lookup_key = format!("lookup\0{:?}", set.patient_lookup);
     if checker.before.knows(checker.settings, &lookup_key) {
         checker.now.add(checker.settings, lookup_key);
-    } else if let Some(columns) =
-        describe(checker.source, &set.patient_lookup, &service_file, set.patient_lookup_pos, diags)?
-    {
+    } else if let Some(columns) = describe(checker.source, &set.patient_lookup, lookup_file, lookup_pos, diags)? {
         if columns.is_empty() {
             diags.error(
-                &service_file,
-                set.patient_lookup_pos,
+                lookup_file,
+                lookup_pos,
                 "`patient_lookup` returns no column; it must return the patient's key",
             );
         } else {

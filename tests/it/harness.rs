@@ -79,7 +79,7 @@ pub fn spawn_with(edit: impl FnOnce(&Path)) -> TestApp {
 pub fn spawn_on(source_toml: &str) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     let config = write_config_with(dir.path(), source_toml, &mappings, "public_url = \"https://dva.test\"");
     serve_config(dir, &config, mappings, false)
@@ -100,7 +100,7 @@ pub fn spawn_custom(
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     prepare(dir.path());
     let source = format!("kind = \"sqlite\"\npath = \"{}\"", demo_db().path.display());
@@ -124,7 +124,7 @@ fn start(edit: impl FnOnce(&Path), reloading: bool, own_db: bool) -> TestApp {
     let db = demo_db();
     let dir = tempfile::tempdir().expect("temp dir");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     edit(&mappings);
     write_tokens(&dir.path().join("tokens.json"), &db.tokens);
     let db_path = if own_db {
@@ -220,7 +220,19 @@ source = "ehr"
     config
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
+/// Copies the demo GP-data set to `to` and the demo-his common folder it uses beside it
+/// ([`common_of`]), as an installation lays them out.
+pub fn copy_set(to: &Path) {
+    copy_dir(&repo_mappings(), to);
+    copy_dir(&repo_mappings().with_file_name("common"), &common_of(to));
+}
+
+/// The common folder beside a set copied by [`copy_set`], which its `use:` names.
+pub fn common_of(set: &Path) -> PathBuf {
+    set.with_file_name("common")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read mapping dir") {
         let entry = entry.expect("entry");

@@ -4,33 +4,42 @@
 //! element on every resource, and `validate` said valid.
 
 use crate::backends::backends;
-use crate::harness::{copy_dir, demo_db, repo_mappings, write_config_with, write_tokens};
+use crate::harness::{common_of, copy_set, demo_db, write_config_with, write_tokens};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The demo set with three faults only a database can find, and where each is written.
+/// The demo set with three faults only a database can find, two of them in the common folder
+/// the set uses, and where each is written.
 fn broken_set(dir: &Path) -> (PathBuf, Vec<String>) {
     let mappings = dir.join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
-    let edit = |file: &str, from: &str, to: &str| {
-        let path = mappings.join(file);
+    copy_set(&mappings);
+    let common = common_of(&mappings);
+    // Each edit gives the `file:line:column` of where its text starts, as the output names it.
+    let edit = |path: PathBuf, from: &str, to: &str, at: &str| {
         let text = std::fs::read_to_string(&path).expect("mapping");
-        assert!(text.contains(from), "{file}: {from}");
-        std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+        assert!(text.contains(from), "{}: {from}", path.display());
+        let edited = text.replacen(from, to, 1);
+        let (line, column) = edited
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find(at).map(|c| (i + 1, c + 1)))
+            .expect("position of the edit");
+        std::fs::write(&path, edited).expect("write");
+        format!("{}:{line}:{column}", path.display())
     };
-    edit("patient.yaml", "id: \"{pat_id}\"", "id: \"{pat_id_typo}\"");
-    edit("encounter.yaml", "display: \"{episode_titel}\"", "display: \"{episode_title}\"");
-    edit("practitioner.yaml", "FROM medewerker m", "FROM medewerkers m");
+    let patient = edit(common.join("patient.yaml"), "id: \"{pat_id}\"", "id: \"{pat_id_typo}\"", "\"{pat_id_typo}");
+    let encounter = edit(
+        mappings.join("encounter.yaml"),
+        "display: \"{episode_titel}\"",
+        "display: \"{episode_title}\"",
+        "\"{episode_title}",
+    );
+    // A database error points at the first line of the query.
+    let practitioner = edit(common.join("practitioner.yaml"), "FROM medewerker m", "FROM medewerkers m", "SELECT");
     let expected = vec![
-        format!(
-            "{}:13:5: error: column `pat_id_typo` is not returned by the query",
-            mappings.join("patient.yaml").display()
-        ),
-        format!(
-            "{}:40:16: error: column `episode_title` is not returned by the query",
-            mappings.join("encounter.yaml").display()
-        ),
-        format!("{}:6:3: error: the database refuses this query", mappings.join("practitioner.yaml").display()),
+        format!("{patient}: error: column `pat_id_typo` is not returned by the query"),
+        format!("{encounter}: error: column `episode_title` is not returned by the query"),
+        format!("{practitioner}: error: the database refuses this query"),
     ];
     (mappings, expected)
 }
@@ -69,7 +78,7 @@ fn every_backend_checks_the_statements_and_the_columns_they_name() {
             assert!(shown.iter().any(|l| l.starts_with(line.as_str())), "{backend}: start-up did not report `{line}`");
         }
         // The good set passes on this backend.
-        copy_dir(&repo_mappings(), &mappings);
+        copy_set(&mappings);
         let (code, out) = validate(&config, true);
         assert_eq!(code, 0, "{backend}: {out}");
         assert!(out.contains("statements checked against the databases"), "{backend}: {out}");
@@ -83,7 +92,7 @@ fn a_reload_the_database_refuses_changes_nothing() {
     let app = crate::harness::spawn_app();
     let config = app.dir.path().join("dva-connector.toml");
     let current = ArcSwap::from_pointee(dva_connector::runtime::Snapshot::load(&config).expect("loads"));
-    let patient = app.mappings.join("patient.yaml");
+    let patient = common_of(&app.mappings).join("patient.yaml");
     let good = std::fs::read_to_string(&patient).expect("mapping");
     std::fs::write(&patient, good.replace("id: \"{pat_id}\"", "id: \"{pat_id_typo}\"")).expect("write");
     match reload(&config, &current) {
@@ -103,7 +112,7 @@ fn a_reload_the_database_refuses_changes_nothing() {
 fn validate_connect_says_when_a_database_cannot_be_asked() {
     let dir = tempfile::tempdir().expect("dir");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let source = format!("kind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:{closed}/test\"");

@@ -1,6 +1,6 @@
 //! `dva-connector validate`: every error at once as file:line:column, exit 64.
 
-use crate::harness::{copy_dir, demo_db, repo_mappings, write_config, write_tokens};
+use crate::harness::{common_of, copy_set, demo_db, repo_mappings, write_config, write_tokens};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -100,7 +100,7 @@ fn the_demo_config_is_valid() {
 fn broken_mappings_report_every_error_with_position_and_exit_64() {
     let dir = tempfile::tempdir().expect("temp");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     std::fs::write(
         mappings.join("broken-one.yaml"),
         "resource: Observaton\nprofile: http://example.org/p\nquery: SELECT 1 AS id FROM t\nid: \"x-{id}\"\ntemplate:\n  status: \"{state | mapp: t}\"\n",
@@ -206,7 +206,7 @@ fn demo_prepares_a_valid_setup() {
 fn validate_with_flag(text: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("temp");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
+    copy_set(&mappings);
     std::fs::write(mappings.join("flag.yaml"), text).expect("write");
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     let config = write_config(dir.path(), &demo_db().path, &mappings);
@@ -345,11 +345,11 @@ fn careless_configs_are_refused_by_validate_and_serve_alike() {
 /// Mapping files as editors and careless copies leave them.
 #[test]
 fn mapping_files_with_nul_bytes_second_documents_or_dead_includes_are_refused() {
-    let patient = repo_mappings().join("patient.yaml");
+    let patient = common_of(&repo_mappings()).join("patient.yaml");
     let original = std::fs::read_to_string(&patient).expect("patient mapping");
     let line_of = |needle: &str| original.lines().position(|l| l.contains(needle)).map_or(0, |i| i + 1);
     let after_end = original.lines().count() + 1;
-    let include_line = line_of("Patient:general-practitioner:");
+    let include_line = line_of("include: [Patient:general-practitioner]") + 1;
     let cases: Vec<(&str, String, String)> = vec![
         (
             "NUL byte",
@@ -363,7 +363,11 @@ fn mapping_files_with_nul_bytes_second_documents_or_dead_includes_are_refused() 
         ),
         (
             "dead include",
-            original.replacen("Patient:general-practitioner: generalPractitioner", "Patient:general-practitioner: careProvider", 1),
+            original.replacen(
+                "include: [Patient:general-practitioner]",
+                "include:\n  Patient:general-practitioner: careProvider",
+                1,
+            ),
             format!("patient.yaml:{include_line}:33: error: include `Patient:general-practitioner` follows `careProvider`, which the template does not write"),
         ),
         (
@@ -375,8 +379,8 @@ fn mapping_files_with_nul_bytes_second_documents_or_dead_includes_are_refused() 
     for (what, text, says) in cases {
         let dir = tempfile::tempdir().expect("temp");
         let mappings = dir.path().join("mappings");
-        copy_dir(&repo_mappings(), &mappings);
-        std::fs::write(mappings.join("patient.yaml"), text).expect("write");
+        copy_set(&mappings);
+        std::fs::write(common_of(&mappings).join("patient.yaml"), text).expect("write");
         write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
         let config = write_config(dir.path(), &demo_db().path, &mappings);
         assert_refused(what, &config, &says);
@@ -384,8 +388,8 @@ fn mapping_files_with_nul_bytes_second_documents_or_dead_includes_are_refused() 
     // A byte-order mark (Windows editors write one) is not a problem.
     let dir = tempfile::tempdir().expect("temp");
     let mappings = dir.path().join("mappings");
-    copy_dir(&repo_mappings(), &mappings);
-    std::fs::write(mappings.join("patient.yaml"), format!("\u{feff}{original}")).expect("write");
+    copy_set(&mappings);
+    std::fs::write(common_of(&mappings).join("patient.yaml"), format!("\u{feff}{original}")).expect("write");
     write_tokens(&dir.path().join("tokens.json"), &demo_db().tokens);
     let config = write_config(dir.path(), &demo_db().path, &mappings);
     let (code, out) = validate(&config);
