@@ -165,12 +165,23 @@ pub fn preview(snapshot: &Snapshot, bsn: &str, request: &str) -> Result<(serde_j
         let (resource, problems) = service.read(&key, &t.resource_type, id).map_err(|e| e.to_string())?;
         let resource =
             resource.ok_or_else(|| format!("{}/{id} is not one of this patient's resources", t.resource_type))?;
-        return Ok((resource.json, problems.into_iter().map(|p| format!("{}: {}", p.mapping, p.message)).collect()));
+        return Ok((resource.json, located(service, problems)));
     }
     let request = parse(service, &t.resource_type, &t.query)?;
     let page = service.search(&key, &t.resource_type, &request).map_err(|e| e.to_string())?;
     let self_link = format!("{base}/{}?{}", t.resource_type, t.query);
     let next = page.next.map(|c| format!("{self_link}&_cursor={}", c.to_param()));
     let bundle = fhir::searchset(&base, &self_link, next.as_deref(), page.total, page.entries);
-    Ok((bundle, page.problems.into_iter().map(|p| format!("{}: {}", p.mapping, p.message)).collect()))
+    Ok((bundle, located(service, page.problems)))
+}
+
+/// Problems named by the file of their mapping, which may be in the shared folder.
+fn located(service: &DataService, problems: Vec<crate::engine::Problem>) -> Vec<String> {
+    problems
+        .into_iter()
+        .map(|p| match service.mappings.file_of(&p.mapping) {
+            Some(file) => format!("{}: {}", file.display(), p.message),
+            None => format!("{}: {}", p.mapping, p.message),
+        })
+        .collect()
 }

@@ -1,8 +1,10 @@
 //! Mapping files (YAML) compiled once into plans the engine evaluates.
 //!
-//! A mapping set is a folder: `service.yaml` (FHIR version, patient lookup, code tables) and
-//! one file per resource mapping. Everything is checked at load; all problems are reported at
-//! once with `file:line:column`. See `mappings/README.md` for the format.
+//! A mapping set is a folder: `service.yaml` (FHIR version, patient lookup, code tables, SQL
+//! fragments) and one file per resource mapping, plus what it uses from a shared folder of the
+//! EHR product (its `common.yaml` and mapping files). Everything is checked at load; all
+//! problems are reported at once with `file:line:column`, in the file that holds them. See
+//! `mappings/README.md` for the format.
 
 pub mod diagnostic;
 mod elements;
@@ -46,6 +48,11 @@ impl MappingSet {
     /// The mappings that produce `resource_type`, in file-name order.
     pub fn for_type<'a>(&'a self, resource_type: &'a str) -> impl Iterator<Item = &'a CompiledMapping> + 'a {
         self.mappings.iter().filter(move |m| m.resource_type == resource_type)
+    }
+
+    /// The file of the mapping named `name` (its own folder's or the shared folder's).
+    pub fn file_of(&self, name: &str) -> Option<&std::path::Path> {
+        self.mappings.iter().find(|m| m.name == name).map(|m| m.file.as_path())
     }
 
     /// The resource types this set serves, sorted, each once.

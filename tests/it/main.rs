@@ -23,6 +23,7 @@ mod odbc_types;
 mod pki;
 mod proxy;
 mod reload;
+mod sharing;
 mod statements;
 mod systemd;
 mod temp_postgres;
