@@ -33,22 +33,30 @@ fn every_mapping_set_compiles_without_warnings() {
     }
 }
 
-/// The reference's examples are files: each ```yaml block starting with `# file: NAME`.
+/// The reference's examples are files: each ```yaml block starting with `# file: NAME`, a
+/// name in the set's folder or in the common folder beside it (`../common/NAME`).
 #[test]
 fn the_examples_in_the_mapping_reference_compile() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/README.md"))
         .expect("mappings/README.md");
     let dir = tempfile::tempdir().expect("temp");
-    let mut written = 0;
+    let set = dir.path().join("set");
+    std::fs::create_dir_all(dir.path().join("common")).expect("mkdir");
+    std::fs::create_dir_all(&set).expect("mkdir");
+    let mut written = Vec::new();
     for block in readme.split("```yaml\n").skip(1) {
         let body = block.split("```").next().unwrap_or_default();
         if let Some(name) = body.lines().next().and_then(|l| l.strip_prefix("# file: ")) {
-            std::fs::write(dir.path().join(name.trim()), body).expect("write example");
-            written += 1;
+            let name = name.trim();
+            assert!(name.starts_with("../common/") || !name.contains('/'), "{name}");
+            std::fs::write(set.join(name), body).expect("write example");
+            written.push(name.to_owned());
         }
     }
-    assert!(written >= 2, "the reference should hold a service.yaml and at least one mapping example");
-    let (set, diags) = load_set(dir.path());
+    for expected in ["service.yaml", "../common/common.yaml", "../common/patient.yaml"] {
+        assert!(written.iter().any(|w| w == expected), "the reference has no example {expected}: {written:?}");
+    }
+    let (set, diags) = load_set(&set);
     let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
     assert!(set.is_some() && diags.items.is_empty(), "{}", shown.join("\n"));
 }
