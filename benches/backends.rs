@@ -3,7 +3,7 @@
 //! no connector). Needs the PostgreSQL and MariaDB servers and ODBC drivers of `scripts/test`.
 //!
 //! Run with `cargo bench --bench backends [-- --patients N --requests N]`; the table is printed
-//! and written to target/bench-backends.md, and the figures go to BENCHMARKS.md by hand.
+//! and written to target/bench-backends.md, and the figures go to docs/benchmarks.md by hand.
 
 use arc_swap::ArcSwap;
 use dva_connector::http::{self, AppState};

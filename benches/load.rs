@@ -3,7 +3,7 @@
 //!
 //! `cargo bench --bench load [-- --patients N --clients N --seconds N --soak SECONDS]`
 //! (or `scripts/bench`). Needs the PostgreSQL server of `scripts/test`. The report is printed
-//! and written to target/bench-load.md; the figures go to BENCHMARKS.md by hand.
+//! and written to target/bench-load.md; the figures go to docs/benchmarks.md by hand.
 //!
 //! A session is what a PGO asks for one patient: the GP-data requests of shared/medmij.md §4.1
 //! that the demo mapping set serves, one after the other, each with the patient's own token.

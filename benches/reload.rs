@@ -1,6 +1,6 @@
 //! Reload of a 200-file mapping set, beside a baseline measured in the same run: reading and
 //! YAML-parsing the same files, which any reload has to do. Run with `cargo bench --bench reload`;
-//! figures go to BENCHMARKS.md by hand.
+//! figures go to docs/benchmarks.md by hand.
 
 use arc_swap::ArcSwap;
 use dva_connector::mapping::yaml;

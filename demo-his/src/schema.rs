@@ -106,7 +106,7 @@ const INDEXES: &[TableDecl] = &[
 
 /// One patient's rows in the order their mapping pages them (`order_by`, NULLs last, then
 /// the id): PostgreSQL reads a page of a long history from the index instead of sorting all
-/// of it (100,000 lab results: 89 ms to 0.7 ms, BENCHMARKS.md). Other databases here cannot
+/// of it (100,000 lab results: 89 ms to 0.7 ms, docs/benchmarks.md). Other databases here cannot
 /// declare NULLS LAST in an index.
 const PATIENT_ORDER_INDEXES: &[(&str, &str)] = &[
     ("labuitslag", "pat_id, afname DESC NULLS LAST, uitslag_id"),

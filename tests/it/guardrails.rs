@@ -260,7 +260,7 @@ fn a_locked_sqlite_database_gives_503_within_its_timeout() {
 }
 
 /// PostgreSQL plans a statement once per connection: the same text runs as one prepared
-/// statement however often it runs (BENCHMARKS.md: planning was 1.6 of 1.8 ms).
+/// statement however often it runs (docs/benchmarks.md: planning was 1.6 of 1.8 ms).
 #[test]
 fn postgresql_keeps_statements_prepared_per_connection() {
     let mut db = dva_source_diesel::PostgresWriter::connect(&format!("{POSTGRES_SERVER}/test")).expect("PostgreSQL");

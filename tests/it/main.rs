@@ -7,6 +7,7 @@ mod architecture;
 mod audit;
 mod backends;
 mod conformance;
+mod docs;
 mod documents;
 mod faults;
 mod golden;

@@ -1,7 +1,7 @@
 //! Statements PostgreSQL keeps prepared per connection.
 //!
 //! diesel's `sql_query` is never cached: every run parses and plans the mapping's query again,
-//! and PostgreSQL spent 1.6 of 1.8 ms planning a typical page statement (BENCHMARKS.md). A
+//! and PostgreSQL spent 1.6 of 1.8 ms planning a typical page statement (docs/benchmarks.md). A
 //! mapping's statements have few shapes (the SQL text depends on which search parameters are
 //! given, not on their values), so each connection prepares the first [`MAX_PREPARED`] shapes
 //! it sees and runs anything beyond unprepared: a client cannot grow the server's memory by
