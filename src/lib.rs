@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod diagnostics;
 pub mod engine;
 pub mod fhir;
 pub mod http;

@@ -1,38 +1,11 @@
 //! Verification keys from a JSON Web Key Set (RFC 7517): RSA keys for RS256/PS256, P-256 EC
 //! keys for ES256. Keys of other types, curves or uses are skipped, never guessed at.
 
+use crate::config::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::HashMap;
-
-/// The signature algorithms we verify. HS* and `none` do not exist here: a token naming them
-/// can never match a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    Rs256,
-    Ps256,
-    Es256,
-}
-
-impl Algorithm {
-    pub fn from_name(name: &str) -> Option<Algorithm> {
-        match name {
-            "RS256" => Some(Algorithm::Rs256),
-            "PS256" => Some(Algorithm::Ps256),
-            "ES256" => Some(Algorithm::Es256),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Algorithm::Rs256 => "RS256",
-            Algorithm::Ps256 => "PS256",
-            Algorithm::Es256 => "ES256",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {

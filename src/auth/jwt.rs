@@ -3,11 +3,11 @@
 //! `iss`, `aud`, `exp` and `nbf` with a bounded clock skew, then the patient, scope and client
 //! claims. Any failure is the same 401 to the client; the reason goes to metrics and logs.
 
-use super::jwks::{self, Algorithm, Key};
+use super::jwks::{self, Key};
 use super::outbound::HttpsClient;
 use super::scope::Scopes;
 use super::{bearer_token, AuthError, Bsn, Principal};
-use crate::config::{JwksSource, JwtSettings};
+use crate::config::{Algorithm, JwksSource, JwtSettings};
 use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

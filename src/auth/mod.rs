@@ -9,7 +9,6 @@ mod scope;
 mod static_tokens;
 
 pub use introspection::Introspector;
-pub use jwks::Algorithm;
 pub use jwt::JwtValidator;
 pub use scope::Scopes;
 pub use static_tokens::StaticTokens;

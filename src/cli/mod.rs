@@ -4,8 +4,8 @@ mod audit;
 #[cfg(feature = "demo")]
 mod demo;
 
+use crate::diagnostics::{Diagnostic, Severity};
 use crate::http::{self, AppState};
-use crate::mapping::{Diagnostic, Severity};
 use crate::runtime::reload::{self, ReloadEvent};
 use crate::runtime::systemd;
 use crate::runtime::Snapshot;

@@ -4,8 +4,7 @@
 pub mod limits;
 mod raw;
 
-use crate::mapping::yaml::Pos;
-use crate::mapping::Diagnostics;
+use crate::diagnostics::{Diagnostics, Pos};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -126,7 +125,7 @@ pub struct JwtSettings {
     pub jwks: JwksSource,
     pub issuer: String,
     pub audience: String,
-    pub algorithms: Vec<crate::auth::Algorithm>,
+    pub algorithms: Vec<Algorithm>,
     /// The claim holding the patient's BSN.
     pub patient_claim: String,
     /// The claim holding the MedMij scope (`provider~gegevensdienstId ...`).
@@ -134,6 +133,34 @@ pub struct JwtSettings {
     /// The claim naming the PGO.
     pub client_claim: String,
     pub max_clock_skew: Duration,
+}
+
+/// The JWT signature algorithms a config may allow, and the only ones `auth` verifies. HS*
+/// and `none` do not exist here: a token naming them can never match a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Rs256,
+    Ps256,
+    Es256,
+}
+
+impl Algorithm {
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        match name {
+            "RS256" => Some(Algorithm::Rs256),
+            "PS256" => Some(Algorithm::Ps256),
+            "ES256" => Some(Algorithm::Es256),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Es256 => "ES256",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,7 +217,7 @@ impl Settings {
     /// Reads and validates `file`; `Err` carries every problem found.
     pub fn load(file: &Path) -> Result<Settings, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let text = match crate::mapping::diagnostic::read_source(file) {
+        let text = match crate::diagnostics::read_source(file) {
             Ok(t) => t,
             Err((pos, message)) => {
                 diags.error(file, pos, format!("config file: {message}"));
@@ -209,5 +236,5 @@ impl Settings {
 
 /// Line and column (1-based) of a byte offset.
 pub fn position(text: &str, offset: usize) -> Pos {
-    crate::mapping::diagnostic::position_in(text, offset)
+    crate::diagnostics::position_in(text, offset)
 }

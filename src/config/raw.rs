@@ -4,8 +4,7 @@ use super::{
     limits, position, AuditSettings, AuditStore, AuthSettings, ClientCertificates, IntrospectionSettings, JwksSource,
     JwtSettings, Secret, ServiceSettings, Settings, SourceKind, SourceSettings, TlsSettings,
 };
-use crate::mapping::yaml::Pos;
-use crate::mapping::Diagnostics;
+use crate::diagnostics::{Diagnostics, Pos};
 use dva_source_api::Dialect;
 use dva_source_odbc::TextEncoding;
 use serde::Deserialize;
@@ -182,7 +181,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
     let raw: RawConfig = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            let pos = e.span().map_or(Pos { line: 1, column: 1 }, |s| position(text, s.start));
+            let pos = e.span().map_or(Pos::START, |s| position(text, s.start));
             diags.error(file, pos, e.message().trim().to_owned());
             return None;
         }
@@ -387,7 +386,7 @@ pub(super) fn compile(file: &Path, dir: &Path, text: &str, diags: &mut Diagnosti
 
     let mut services: Vec<ServiceSettings> = Vec::new();
     if raw.services.is_empty() {
-        diags.error(file, Pos { line: 1, column: 1 }, "no `[[services]]`: nothing to serve");
+        diags.error(file, Pos::START, "no `[[services]]`: nothing to serve");
     }
     for service in &raw.services {
         let s = service.get_ref();
@@ -657,7 +656,7 @@ fn auth_settings(
                 .as_ref()
                 .map_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()], |l| l.get_ref().clone());
             for name in names {
-                match crate::auth::Algorithm::from_name(&name) {
+                match super::Algorithm::from_name(&name) {
                     Some(alg) => algorithms.push(alg),
                     None => {
                         let pos = a.algorithms.as_ref().map_or(mode_at, |l| at(l.span()));

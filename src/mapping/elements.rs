@@ -2,8 +2,8 @@
 //! typo (`valueQuantiy`) or a wrong nesting is a `validate` error at its line and column, not
 //! a resource the XML writer must refuse at run time.
 
-use super::diagnostic::Diagnostics;
-use super::yaml::{shorten, Node, NodeKind, Pos};
+use super::yaml::{shorten, Node, NodeKind};
+use crate::diagnostics::{Diagnostics, Pos};
 use crate::fhir::{element, repeats, ElementKind, FhirVersion};
 use std::path::Path;
 

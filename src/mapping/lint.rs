@@ -2,9 +2,9 @@
 //! seen from its template, and that a set's references lead to resources the set serves.
 //! Serving a BSN is an error; the rest are warnings.
 
-use super::diagnostic::Diagnostics;
-use super::yaml::{Node, NodeKind, Pos};
+use super::yaml::{Node, NodeKind};
 use super::{CompiledMapping, IdType};
+use crate::diagnostics::{Diagnostics, Pos};
 use std::path::Path;
 
 /// Types that MedMij wants readable (or included) wherever a resource refers to them.

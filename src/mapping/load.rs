@@ -1,13 +1,13 @@
 //! Reads a mapping-set folder and compiles it, collecting every problem.
 
-use super::diagnostic::Diagnostics;
-use super::read::{check_keys, check_params, parse_yaml, read_yaml, required_column, required_text, START};
+use super::read::{check_keys, check_params, parse_yaml, read_yaml, required_column, required_text};
 use super::search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
 use super::service::{compile_service, expand_fragments, Service, SERVICE_FILE};
 use super::sql::{is_identifier, SqlText};
 use super::template::{self, list_or_none, Piece, TemplateEnv};
-use super::yaml::{self, shorten, Node, Pos};
+use super::yaml::{self, shorten, Node};
 use super::{ChildQuery, CompiledMapping, IdTemplate, IdType, MappingSet, OrderBy, Scope};
+use crate::diagnostics::{Diagnostics, Pos};
 use crate::fhir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
             .filter(|p| p.file_name().is_some_and(|n| n != SERVICE_FILE))
             .collect(),
         Err(e) => {
-            diags.error(dir, START, format!("cannot read mapping folder: {e}"));
+            diags.error(dir, Pos::START, format!("cannot read mapping folder: {e}"));
             return (None, diags);
         }
     };
@@ -58,7 +58,7 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
         }
     }
     if files.is_empty() {
-        diags.error(dir, START, "the mapping set has no resource mapping files (*.yaml besides service.yaml)");
+        diags.error(dir, Pos::START, "the mapping set has no resource mapping files (*.yaml besides service.yaml)");
     }
 
     let mut mappings = Vec::new();
@@ -185,7 +185,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
             return None;
         }
     };
-    if diags.items[errors_before..].iter().any(|d| d.severity == super::Severity::Error) {
+    if diags.items[errors_before..].iter().any(|d| d.severity == crate::diagnostics::Severity::Error) {
         return None;
     }
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
@@ -739,7 +739,7 @@ fn check_id_prefixes(mappings: &[CompiledMapping], diags: &mut Diagnostics) {
             {
                 diags.error(
                     &b.file,
-                    START,
+                    Pos::START,
                     format!(
                         "{} ids of this file (prefix `{}`) can collide with those of {} (prefix `{}`); give each mapping of a type its own id prefix",
                         b.resource_type,

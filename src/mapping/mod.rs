@@ -6,7 +6,6 @@
 //! problems are reported at once with `file:line:column`, in the file that holds them. See
 //! `mappings/README.md` for the format.
 
-pub mod diagnostic;
 mod elements;
 mod lint;
 mod load;
@@ -17,12 +16,12 @@ pub mod sql;
 pub mod template;
 pub mod yaml;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use load::{check_texts, load_set, load_set_with_progress};
 pub use search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
 pub use sql::SqlText;
 pub use template::{ArrayItem, ColumnRef, Filter, Piece, ScopeColumns, Template};
 
+use crate::diagnostics::Pos;
 use crate::fhir::FhirVersion;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
@@ -38,7 +37,7 @@ pub struct MappingSet {
     /// Finds the patient's key from the BSN (`:bsn`); returns one column, at most one row.
     pub patient_lookup: SqlText,
     /// Where `patient_lookup:` is written (service.yaml, or the shared common.yaml).
-    pub patient_lookup_at: (PathBuf, yaml::Pos),
+    pub patient_lookup_at: (PathBuf, Pos),
     pub code_tables: Vec<CodeTable>,
     /// Sorted by resource type, then file name.
     pub mappings: Vec<CompiledMapping>,
@@ -108,7 +107,7 @@ pub struct CompiledMapping {
     pub profile: String,
     pub query: SqlText,
     /// Where `query:` is written, for problems the database finds in it.
-    pub query_pos: yaml::Pos,
+    pub query_pos: Pos,
     pub id: IdTemplate,
     pub order_by: Vec<OrderBy>,
     pub search: BTreeMap<String, SearchParamDef>,
@@ -172,7 +171,7 @@ pub struct Scope {
 pub struct ChildQuery {
     pub name: String,
     pub query: SqlText,
-    pub query_pos: yaml::Pos,
+    pub query_pos: Pos,
     /// Column of the child rows.
     pub key: String,
     /// Column of the parent rows.

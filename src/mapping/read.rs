@@ -1,14 +1,12 @@
 //! Reading mapping files: YAML with positions, and the checks every kind of file shares.
 
-use super::diagnostic::Diagnostics;
 use super::sql::{is_identifier, SqlText};
-use super::yaml::{self, shorten, Node, Pos};
+use super::yaml::{self, shorten, Node};
+use crate::diagnostics::{Diagnostics, Pos};
 use std::path::Path;
 
-pub(super) const START: Pos = Pos { line: 1, column: 1 };
-
 pub(super) fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
-    let text = match super::diagnostic::read_source(path) {
+    let text = match crate::diagnostics::read_source(path) {
         Ok(t) => t,
         Err((pos, message)) => {
             diags.error(path, pos, message);

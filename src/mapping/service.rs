@@ -5,12 +5,12 @@
 //! mapping files the set lists. What the set defines itself comes first; the shared folder
 //! fills in the rest.
 
-use super::diagnostic::Diagnostics;
 use super::read::{check_keys, check_params, read_yaml, required_text};
 use super::sql::{is_identifier, SqlText};
 use super::template::list_or_none;
-use super::yaml::{self, shorten, Node, Pos};
+use super::yaml::{self, shorten, Node};
 use super::CodeTable;
+use crate::diagnostics::{Diagnostics, Pos};
 use crate::fhir::FhirVersion;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};

@@ -1,9 +1,9 @@
 //! Templates: YAML that looks like the FHIR JSON it produces, with `{column | filter}`
 //! references. Compiled once at load; evaluation never parses.
 
-use super::diagnostic::Diagnostics;
-use super::yaml::{shorten, Node, NodeKind, Pos, Scalar};
+use super::yaml::{shorten, Node, NodeKind, Scalar};
 use super::Scope;
+use crate::diagnostics::{Diagnostics, Pos};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,22 +1,9 @@
 //! A YAML tree that remembers where every node came from, so errors found after parsing
 //! can still point at `file:line:column`.
 
-use std::fmt;
+use crate::diagnostics::Pos;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-
-/// A position in a source file, 1-based.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pos {
-    pub line: usize,
-    pub column: usize,
-}
-
-impl fmt::Display for Pos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
 
 impl From<Marker> for Pos {
     fn from(m: Marker) -> Self {
@@ -153,7 +140,7 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     if let Some(message) = builder.error {
         return Err(SyntaxError { pos: builder.error_pos, message });
     }
-    Ok(builder.root.unwrap_or(Node { kind: NodeKind::Map(Vec::new()), pos: Pos { line: 1, column: 1 } }))
+    Ok(builder.root.unwrap_or(Node { kind: NodeKind::Map(Vec::new()), pos: Pos::START }))
 }
 
 #[derive(Default)]

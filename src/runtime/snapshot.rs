@@ -6,7 +6,8 @@ use super::statements;
 use crate::audit::{AuditKeys, AuditTrail};
 use crate::auth::{Authenticator, Introspector, JwtValidator, StaticTokens};
 use crate::config::{AuthSettings, ServiceSettings, Settings, SourceKind, SourceSettings};
-use crate::mapping::{self, Diagnostic, Diagnostics, MappingSet};
+use crate::diagnostics::{Diagnostic, Diagnostics, Pos};
+use crate::mapping::{self, MappingSet};
 use dva_source_api::{RowSource, SourceError};
 use dva_source_diesel::{PostgresSource, SourceLimits, SqliteSource};
 use dva_source_odbc::{OdbcOptions, OdbcSource};
@@ -52,7 +53,7 @@ impl Compiled {
     fn load(config: &Path, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Compiled, Vec<Diagnostic>> {
         let settings = Settings::load(config).map_err(Diagnostics::sorted)?;
         let mut diags = Diagnostics::default();
-        let at_start = mapping::yaml::Pos { line: 1, column: 1 };
+        let at_start = Pos::START;
         let mut sets = Vec::new();
         for service in &settings.services {
             let (set, d) = mapping::load_set_with_progress(&service.mappings, &mut |done, total| {
@@ -116,7 +117,7 @@ impl Snapshot {
     pub fn load_after(config: &Path, passed: &statements::Passed) -> Result<Snapshot, Vec<Diagnostic>> {
         let Compiled { settings, auth, tls, sets, audit_keys, warnings: mut diags } =
             Compiled::load(config, &mut |_, _, _| {})?;
-        let at_start = mapping::yaml::Pos { line: 1, column: 1 };
+        let at_start = Pos::START;
         let audit = AuditTrail::open(&settings.audit.store, audit_keys)
             .map_err(|e| diags.error(&settings.file, at_start, e.to_string()));
         let sources = open_sources(&settings, &mut diags);
@@ -179,11 +180,7 @@ fn open_sources(settings: &Settings, diags: &mut Diagnostics) -> HashMap<String,
             Ok(source) => {
                 sources.insert(s.name.clone(), Arc::new(Breaker::new(&s.name, source)));
             }
-            Err(e) => diags.error(
-                &settings.file,
-                mapping::yaml::Pos { line: 1, column: 1 },
-                format!("source `{}`: {e}", s.name),
-            ),
+            Err(e) => diags.error(&settings.file, Pos::START, format!("source `{}`: {e}", s.name)),
         }
     }
     sources

@@ -5,8 +5,8 @@
 //! return, would otherwise fail or silently drop an element on every request.
 
 use crate::config::SourceSettings;
-use crate::mapping::yaml::Pos;
-use crate::mapping::{Diagnostics, MappingSet, Scope, SqlText};
+use crate::diagnostics::{Diagnostics, Pos};
+use crate::mapping::{MappingSet, Scope, SqlText};
 use dva_source_api::{RowSource, SourceError};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

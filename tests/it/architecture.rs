@@ -36,6 +36,32 @@ fn engine_and_mapping_do_no_io() {
     assert_absent("src/mapping", &outside);
 }
 
+/// The leaves: diagnostics (problems and their positions) know no other module; the config
+/// knows only diagnostics (it owns what it configures, such as the JWT algorithms, so auth
+/// depends on config and never the other way); the mapping compiler knows diagnostics and the
+/// FHIR definitions.
+#[test]
+fn diagnostics_and_config_are_leaves() {
+    let modules_named = |dir: &str| -> std::collections::BTreeSet<String> {
+        let mut named = std::collections::BTreeSet::new();
+        for (_, text) in sources(dir) {
+            for (at, _) in text.match_indices("crate::") {
+                let module: String =
+                    text[at + "crate::".len()..].chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                named.insert(module);
+            }
+        }
+        named
+    };
+    let diagnostics = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/diagnostics.rs"))
+        .expect("src/diagnostics.rs");
+    assert!(!diagnostics.contains("crate::"), "diagnostics must be a leaf");
+    let config: Vec<String> = modules_named("src/config").into_iter().collect();
+    assert_eq!(config, ["diagnostics"], "the config names other modules");
+    let mapping: Vec<String> = modules_named("src/mapping").into_iter().collect();
+    assert_eq!(mapping, ["diagnostics", "fhir"], "the mapping compiler names other modules");
+}
+
 /// Invariant 4: adapters return rows, never FHIR.
 #[test]
 fn adapters_know_nothing_of_fhir() {

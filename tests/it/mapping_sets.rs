@@ -1,6 +1,7 @@
 //! Every mapping set in the repository, and every example in mappings/README.md, compiles.
 
-use dva_connector::mapping::{load_set, Severity};
+use dva_connector::diagnostics::Severity;
+use dva_connector::mapping::load_set;
 use std::path::Path;
 
 fn sets(root: &Path, out: &mut Vec<std::path::PathBuf>) {

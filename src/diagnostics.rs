@@ -1,9 +1,27 @@
 //! Problems found while loading config and mapping files, reported all at once as
-//! `file:line:column: message`.
+//! `file:line:column: message`, and the positions they are reported at. A leaf: the config
+//! and the mapping compiler both report through it.
 
-use super::yaml::Pos;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// A position in a source file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    /// The start of a file: where problems of the file as a whole are reported.
+    pub const START: Pos = Pos { line: 1, column: 1 };
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -67,7 +85,7 @@ impl Diagnostics {
 /// Windows write one), and no NUL byte (the YAML reader would stop there and silently lose
 /// the rest of the file). `Err` gives where and why.
 pub fn read_source(path: &Path) -> Result<String, (Pos, String)> {
-    let bytes = std::fs::read(path).map_err(|e| (Pos { line: 1, column: 1 }, format!("cannot read file: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| (Pos::START, format!("cannot read file: {e}")))?;
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
