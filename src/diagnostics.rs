@@ -1,6 +1,7 @@
 //! Problems found while loading config and mapping files, reported all at once as
-//! `file:line:column: message`, and the positions they are reported at. A leaf: the config
-//! and the mapping compiler both report through it.
+//! `file:line:column: message`, the positions they are reported at, and how any message
+//! quotes a value from a request or a file. A leaf: the config and the mapping compiler
+//! report through it, and every error message quotes through it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,10 +101,46 @@ pub fn read_source(path: &Path) -> Result<String, (Pos, String)> {
     Ok(text.to_owned())
 }
 
+/// The most characters of a value that a message quotes.
+const QUOTED_CHARS: usize = 80;
+
+/// A value from a request or a file as a message quotes it: at most 80 characters (then `…`),
+/// control characters escaped (`\n`, `\u{1b}`), so a quoted value can neither flood a message
+/// nor start a line of its own in a log.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(QUOTED_CHARS + 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTED_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Line and column (1-based) of a byte offset in `text`.
 pub fn position_in(text: &str, offset: usize) -> Pos {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     Pos { line, column }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quoted;
+
+    #[test]
+    fn quotes_are_short_and_on_one_line() {
+        assert_eq!(quoted("plain"), "plain");
+        assert_eq!(quoted("a\nFAKE log line\r\u{1b}[31m"), "a\\nFAKE log line\\r\\u{1b}[31m");
+        let long = "é".repeat(200);
+        assert_eq!(quoted(&long), format!("{}…", "é".repeat(80)));
+        assert_eq!(quoted(&"x".repeat(80)), "x".repeat(80));
+    }
 }

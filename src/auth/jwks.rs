@@ -2,6 +2,7 @@
 //! keys for ES256. Keys of other types, curves or uses are skipped, never guessed at.
 
 use crate::config::Algorithm;
+use crate::diagnostics::quoted;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
@@ -92,13 +93,13 @@ pub fn parse(json: &str) -> Result<HashMap<String, Key>, String> {
         let key = match (raw.kty.as_str(), raw.crv.as_deref()) {
             ("RSA", _) => match (b64(&raw.n), b64(&raw.e)) {
                 (Some(n), Some(e)) => PublicKey::Rsa { n, e },
-                _ => return Err(format!("key `{kid}`: an RSA key needs base64url `n` and `e`")),
+                _ => return Err(format!("key `{}`: an RSA key needs base64url `n` and `e`", quoted(&kid))),
             },
             ("EC", Some("P-256")) => match (b64(&raw.x), b64(&raw.y)) {
                 (Some(x), Some(y)) if x.len() == 32 && y.len() == 32 => {
                     PublicKey::EcP256 { point: [&[4u8][..], &x, &y].concat() }
                 }
-                _ => return Err(format!("key `{kid}`: a P-256 key needs 32-byte base64url `x` and `y`")),
+                _ => return Err(format!("key `{}`: a P-256 key needs 32-byte base64url `x` and `y`", quoted(&kid))),
             },
             _ => continue,
         };

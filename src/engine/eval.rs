@@ -39,7 +39,7 @@ pub fn build_resources(
                 continue;
             }
         };
-        if !is_fhir_id(&id) {
+        if !crate::fhir::is_id(&id) {
             cx.problem(format!(
                 "id `{id}` is not a valid FHIR id (letters, digits, `-`, `.`; at most 64); the row is skipped"
             ));
@@ -57,10 +57,6 @@ pub fn build_resources(
             .push(Problem { mapping: mapping.name.clone(), message: format!("… and {} more problems", cx.dropped) });
     }
     (resources, cx.problems)
-}
-
-fn is_fhir_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// resourceType, id and meta.profile first, then the template's elements.

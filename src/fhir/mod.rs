@@ -37,6 +37,11 @@ impl FhirVersion {
     }
 }
 
+/// FHIR's id syntax: 1 to 64 letters, digits, `-` and `.`.
+pub fn is_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 pub fn is_resource_type(version: FhirVersion, name: &str) -> bool {
     let types = match version {
         FhirVersion::Stu3 => generated::stu3::RESOURCE_TYPES,

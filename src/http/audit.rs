@@ -74,7 +74,8 @@ pub async fn record_access(
         )
     };
     let info = request.match_info();
-    let resource_type = info.get("type").unwrap_or("-").chars().take(40).collect::<String>();
+    // The type as the request names it, which need not be a real one.
+    let resource_type = crate::diagnostics::quoted(info.get("type").unwrap_or("-"));
     let interaction = match (info.get("id"), request.path().ends_with("/$lastn")) {
         (_, true) => format!("lastn {resource_type}"),
         (Some(_), _) => format!("read {resource_type}"),

@@ -4,6 +4,7 @@ use super::audit::AuditSubject;
 use super::handlers::ServiceName;
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal};
+use crate::diagnostics::quoted;
 use crate::fhir::IssueType;
 use crate::metrics;
 use actix_web::dev::Payload;
@@ -175,8 +176,7 @@ fn media_ranges(accept: &str) -> Vec<(String, f32)> {
 
 /// 406 for a Binary whose content type the `Accept` header does not admit.
 pub fn not_acceptable_content(accept: &str, content_type: &str) -> ApiError {
-    let accept: String = accept.chars().take(80).filter(|c| !c.is_control()).collect();
-    let content_type: String = content_type.chars().take(80).filter(|c| !c.is_control()).collect();
+    let (accept, content_type) = (quoted(accept), quoted(content_type));
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         IssueType::NotSupported,
@@ -187,7 +187,7 @@ pub fn not_acceptable_content(accept: &str, content_type: &str) -> ApiError {
 }
 
 fn not_acceptable(what: &str) -> ApiError {
-    let what: String = what.chars().take(80).filter(|c| !c.is_control()).collect();
+    let what = quoted(what);
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         IssueType::NotSupported,

@@ -7,6 +7,7 @@ use super::extract::{
 use super::links::{base_url, search_link};
 use super::medmij::RequestIds;
 use super::{ApiError, AppState};
+use crate::diagnostics::quoted;
 use crate::engine::Problem;
 use crate::fhir::{self, FhirVersion, JSON_MIME, XML_MIME};
 use crate::metrics;
@@ -84,10 +85,7 @@ pub async fn lastn(
     let format = negotiate(&req)?;
     let resource_type = path.into_inner();
     if resource_type != "Observation" {
-        let e = ApiError::not_supported(format!(
-            "$lastn is defined on Observation, not on {}",
-            resource_type.chars().take(40).collect::<String>()
-        ));
+        let e = ApiError::not_supported(format!("$lastn is defined on Observation, not on {}", quoted(&resource_type)));
         return Err(e.in_format(format));
     }
     search_in(req, state, name, resource_type, principal, format, true).await.map_err(|e| e.in_format(format))
@@ -194,17 +192,17 @@ async fn read_in(
     let (_, service) = service(&state, &name)?;
     supported_type(&service, &resource_type)?;
     // Not an id at all (e.g. `DocumentReference/$`) is bad syntax, not an unknown resource.
-    if !is_fhir_id(&id) {
+    if !fhir::is_id(&id) {
         return Err(ApiError::bad_request(format!(
             "`{}` is not a FHIR id (letters, digits, `-` and `.`, at most 64)",
-            id.chars().take(40).filter(|c| !c.is_control()).collect::<String>()
+            quoted(&id)
         )));
     }
     let params = crate::search::pairs(req.query_string()).map_err(ApiError::bad_search)?;
     if let Some((key, _)) = params.into_iter().find(|(k, _)| k != "_format") {
         return Err(ApiError::bad_request(format!(
             "a read takes no parameters besides _format, found `{}`",
-            key.chars().take(40).collect::<String>()
+            quoted(&key)
         )));
     }
     let worker = Arc::clone(&service);
@@ -241,11 +239,6 @@ async fn read_in(
     }
 }
 
-/// FHIR's id syntax.
-fn is_fhir_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
-
 /// A Binary as its content, with its `contentType`. The content comes back out of the
 /// resource's base64, so the bytes served are those the mapping (and its problems) produced.
 fn raw_content(binary: &Json, accept: Option<&str>) -> Result<HttpResponse, ApiError> {
@@ -279,10 +272,7 @@ fn supported_type<'a>(
         if fhir::is_resource_type(service.fhir_version(), resource_type) {
             ApiError::not_supported(format!("resource type {resource_type} is not supported by this data service"))
         } else {
-            ApiError::not_found(format!(
-                "`{}` is not a FHIR resource type",
-                resource_type.chars().take(40).collect::<String>()
-            ))
+            ApiError::not_found(format!("`{}` is not a FHIR resource type", quoted(resource_type)))
         }
     })
 }

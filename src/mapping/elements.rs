@@ -2,8 +2,8 @@
 //! typo (`valueQuantiy`) or a wrong nesting is a `validate` error at its line and column, not
 //! a resource the XML writer must refuse at run time.
 
-use super::yaml::{shorten, Node, NodeKind};
-use crate::diagnostics::{Diagnostics, Pos};
+use super::yaml::{Node, NodeKind};
+use crate::diagnostics::{quoted, Diagnostics, Pos};
 use crate::fhir::{element, repeats, ElementKind, FhirVersion};
 use std::path::Path;
 
@@ -36,7 +36,7 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
             None => diags.error(
                 file,
                 key.pos,
-                format!("`{}` is not an element of {} in FHIR {}", shorten(name), shown(parent), version.name()),
+                format!("`{}` is not an element of {} in FHIR {}", quoted(name), shown(parent), version.name()),
             ),
             Some(ElementKind::Complex(child)) => walk_value(file, version, child, value, diags),
             Some(ElementKind::Primitive) => {

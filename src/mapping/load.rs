@@ -5,9 +5,9 @@ use super::search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
 use super::service::{compile_service, expand_fragments, Service, SERVICE_FILE};
 use super::sql::{is_identifier, SqlText};
 use super::template::{self, list_or_none, Piece, TemplateEnv};
-use super::yaml::{self, shorten, Node};
+use super::yaml::{self, Node};
 use super::{ChildQuery, CompiledMapping, IdTemplate, IdType, MappingSet, OrderBy, Scope};
-use crate::diagnostics::{Diagnostics, Pos};
+use crate::diagnostics::{quoted, Diagnostics, Pos};
 use crate::fhir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,7 +128,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
         if fhir::is_resource_type(service.fhir, t) {
             Some(t.to_owned())
         } else {
-            diags.error(path, pos, format!("`{}` is not a FHIR {} resource type", shorten(t), service.fhir.name()));
+            diags.error(path, pos, format!("`{}` is not a FHIR {} resource type", quoted(t), service.fhir.name()));
             None
         }
     });
@@ -136,7 +136,7 @@ fn compile_mapping(path: &Path, doc: &Node, service: &Service, diags: &mut Diagn
         if p.starts_with("http://") || p.starts_with("https://") {
             Some(p.to_owned())
         } else {
-            diags.error(path, pos, format!("profile must be a canonical URL, found `{}`", shorten(p)));
+            diags.error(path, pos, format!("profile must be a canonical URL, found `{}`", quoted(p)));
             None
         }
     });
@@ -219,7 +219,7 @@ fn compile_id(path: &Path, doc: &Node, scope: &mut Scope, diags: &mut Diagnostic
             pos,
             format!(
                 "`id` must hold exactly one `{{column}}` (with an optional literal prefix and suffix), found \"{}\"",
-                shorten(text)
+                quoted(text)
             ),
         );
         return None;
@@ -288,7 +288,7 @@ fn compile_order_by(
             }
         };
         if !is_identifier(column) || column.contains('.') || words.next().is_some() {
-            diags.error(path, node.pos, format!("`order_by`: `{}` is not a column name", shorten(item.trim())));
+            diags.error(path, node.pos, format!("`order_by`: `{}` is not a column name", quoted(item.trim())));
             continue;
         }
         columns.slot(column, node.pos);
@@ -361,7 +361,7 @@ fn compile_search(
     for (name_node, def) in entries {
         let name = name_node.as_text().unwrap_or_default();
         if name.starts_with('_') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            diags.error(path, name_node.pos, format!("`{}` cannot be a search parameter name here", shorten(name)));
+            diags.error(path, name_node.pos, format!("`{}` cannot be a search parameter name here", quoted(name)));
             continue;
         }
         let parsed = match def.get("type").and_then(Node::as_text) {
@@ -475,7 +475,7 @@ fn token_from_template(
     let codings = match codings_at(template, dotted) {
         Ok(codings) if !codings.is_empty() => codings,
         Ok(_) => {
-            diags.error(path, element.pos, format!("the template writes no codings at `{}`", shorten(dotted)));
+            diags.error(path, element.pos, format!("the template writes no codings at `{}`", quoted(dotted)));
             return None;
         }
         Err(problem) => {
@@ -562,7 +562,7 @@ fn compile_source(
     let mut parts = inner.split('|').map(str::trim);
     let name = parts.next().unwrap_or_default();
     if !is_identifier(name) || name.contains('.') {
-        diags.error(path, node.pos, format!("`{}` is not a column name", shorten(name)));
+        diags.error(path, node.pos, format!("`{}` is not a column name", quoted(name)));
         return None;
     }
     let table = match parts.next() {
@@ -584,7 +584,7 @@ fn compile_source(
                 diags.error(
                     path,
                     node.pos,
-                    format!("only `map: <table>` can be used in a search column, found `{}`", shorten(f)),
+                    format!("only `map: <table>` can be used in a search column, found `{}`", quoted(f)),
                 );
                 return None;
             }
@@ -612,7 +612,7 @@ fn compile_includes(
         let name = name_node.as_text().unwrap_or_default();
         match resource_type {
             Some(rt) if !name.starts_with(&format!("{rt}:")) => {
-                diags.error(path, name_node.pos, format!("include `{}` must start with `{rt}:`", shorten(name)));
+                diags.error(path, name_node.pos, format!("include `{}` must start with `{rt}:`", quoted(name)));
                 false
             }
             _ => true,
@@ -635,7 +635,7 @@ fn compile_includes(
                          paths (`{}: element`)",
                         resource_type.unwrap_or("this type"),
                         service.fhir.name(),
-                        shorten(name)
+                        quoted(name)
                     ),
                 );
                 continue;
@@ -648,9 +648,9 @@ fn compile_includes(
                     format!(
                         "include `{}` follows `{}`, which the template does not write (write `{}: []` if this \
                          source never has it)",
-                        shorten(name),
+                        quoted(name),
                         paths.join("`, `"),
-                        shorten(name)
+                        quoted(name)
                     ),
                 );
                 continue;
@@ -700,8 +700,8 @@ fn compile_includes(
                 format!(
                     "include `{}` follows `{}`, which the template does not write (write `[]` if this source \
                      never has it)",
-                    shorten(name_text),
-                    shorten(element)
+                    quoted(name_text),
+                    quoted(element)
                 ),
             );
         }

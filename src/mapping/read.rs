@@ -1,8 +1,8 @@
 //! Reading mapping files: YAML with positions, and the checks every kind of file shares.
 
 use super::sql::{is_identifier, SqlText};
-use super::yaml::{self, shorten, Node};
-use crate::diagnostics::{Diagnostics, Pos};
+use super::yaml::{self, Node};
+use crate::diagnostics::{quoted, Diagnostics, Pos};
 use std::path::Path;
 
 pub(super) fn read_yaml(path: &Path, diags: &mut Diagnostics) -> Option<Node> {
@@ -64,7 +64,7 @@ pub(super) fn check_keys(path: &Path, node: &Node, allowed: &[&str], diags: &mut
             diags.error(
                 path,
                 key.pos,
-                format!("unknown key `{}` (expected one of: {})", shorten(k), allowed.join(", ")),
+                format!("unknown key `{}` (expected one of: {})", quoted(k), allowed.join(", ")),
             );
         }
     }
@@ -97,7 +97,7 @@ pub(super) fn required_column(path: &Path, node: &Node, key: &str, diags: &mut D
     if is_identifier(text) && !text.contains('.') {
         Some((text.to_owned(), pos))
     } else {
-        diags.error(path, pos, format!("`{key}` must be a column name of the query, found `{}`", shorten(text)));
+        diags.error(path, pos, format!("`{key}` must be a column name of the query, found `{}`", quoted(text)));
         None
     }
 }

@@ -8,9 +8,9 @@
 use super::read::{check_keys, check_params, read_yaml, required_text};
 use super::sql::{is_identifier, SqlText};
 use super::template::list_or_none;
-use super::yaml::{self, shorten, Node};
+use super::yaml::{self, Node};
 use super::CodeTable;
-use crate::diagnostics::{Diagnostics, Pos};
+use crate::diagnostics::{quoted, Diagnostics, Pos};
 use crate::fhir::FhirVersion;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap};
@@ -132,7 +132,7 @@ fn compile_use(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<(Sha
             diags.error(
                 path,
                 item.pos,
-                format!("`{}` is not a mapping file of the shared folder {}", shorten(name), folder.display()),
+                format!("`{}` is not a mapping file of the shared folder {}", quoted(name), folder.display()),
             );
             continue;
         }
@@ -171,7 +171,7 @@ fn compile_parts(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Parts {
                 for (name, def) in entries {
                     let name_text = name.as_text().unwrap_or_default();
                     if !is_identifier(name_text) || name_text.contains('.') {
-                        diags.error(path, name.pos, format!("`{}` cannot name a fragment", shorten(name_text)));
+                        diags.error(path, name.pos, format!("`{}` cannot name a fragment", quoted(name_text)));
                         continue;
                     }
                     if let Some(f) = compile_fragment(path, def, diags) {
@@ -250,7 +250,7 @@ fn expand_at(
         let (name, args) = match call.split_once('(') {
             Some((name, args)) => {
                 let Some(args) = args.trim_end().strip_suffix(')') else {
-                    diags.error(file, pos, format!("`{{{{{}}}}}`: expected `name(arg, ...)`", shorten(call)));
+                    diags.error(file, pos, format!("`{{{{{}}}}}`: expected `name(arg, ...)`", quoted(call)));
                     return None;
                 };
                 (name.trim(), args.split(',').map(str::trim).filter(|a| !a.is_empty()).collect::<Vec<_>>())
@@ -262,7 +262,7 @@ fn expand_at(
             diags.error(
                 file,
                 pos,
-                format!("unknown SQL fragment `{}` (defined under `sql:`: {})", shorten(name), list_or_none(&known)),
+                format!("unknown SQL fragment `{}` (defined under `sql:`: {})", quoted(name), list_or_none(&known)),
             );
             return None;
         };
@@ -272,7 +272,7 @@ fn expand_at(
                 pos,
                 format!(
                     "`{{{{{}}}}}`: fragment `{name}` takes {} ({}), names of the query only",
-                    shorten(call),
+                    quoted(call),
                     fragment.params.len(),
                     list_or_none(&fragment.params.iter().map(String::as_str).collect::<Vec<_>>())
                 ),

@@ -1,9 +1,9 @@
 //! Templates: YAML that looks like the FHIR JSON it produces, with `{column | filter}`
 //! references. Compiled once at load; evaluation never parses.
 
-use super::yaml::{shorten, Node, NodeKind, Scalar};
+use super::yaml::{Node, NodeKind, Scalar};
 use super::Scope;
-use crate::diagnostics::{Diagnostics, Pos};
+use crate::diagnostics::{quoted, Diagnostics, Pos};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -148,7 +148,7 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
                     continue;
                 }
                 if !is_element_name(name) {
-                    diags.error(env.file, key.pos, format!("`{}` is not a FHIR element name", shorten(name)));
+                    diags.error(env.file, key.pos, format!("`{}` is not a FHIR element name", quoted(name)));
                     continue;
                 }
                 out.push((name.to_owned(), compile(value, env, scope, diags)));
@@ -255,12 +255,12 @@ pub fn parse_pieces(
             diags.error(
                 env.file,
                 pos,
-                format!("unmatched `}}` in \"{}\" (write `}}}}` for a literal brace)", shorten(text)),
+                format!("unmatched `}}` in \"{}\" (write `}}}}` for a literal brace)", quoted(text)),
             );
             return None;
         }
         let Some(end) = tail.find('}') else {
-            diags.error(env.file, pos, format!("unclosed `{{` in \"{}\"", shorten(text)));
+            diags.error(env.file, pos, format!("unclosed `{{` in \"{}\"", quoted(text)));
             return None;
         };
         if !lit.is_empty() {
@@ -289,7 +289,7 @@ fn parse_reference(
     let mut parts = inner.split('|').map(str::trim);
     let column = parts.next().unwrap_or_default();
     if !super::sql::is_identifier(column) || column.contains('.') {
-        diags.error(env.file, pos, format!("`{{{}}}`: expected a column name of the query", shorten(inner)));
+        diags.error(env.file, pos, format!("`{{{}}}`: expected a column name of the query", quoted(inner)));
         return None;
     }
     let mut filters = Vec::new();
@@ -330,7 +330,7 @@ fn parse_reference(
                 diags.error(
                     env.file,
                     pos,
-                    format!("unknown filter `{}` (known: map: <table>, datetime, date, instant, decimal, integer, string, boolean, base64)", shorten(spec)),
+                    format!("unknown filter `{}` (known: map: <table>, datetime, date, instant, decimal, integer, string, boolean, base64)", quoted(spec)),
                 );
                 return None;
             }

@@ -97,7 +97,7 @@ impl Node {
     /// A short description of the node's kind for error messages.
     pub fn describe(&self) -> String {
         match &self.kind {
-            NodeKind::Scalar { text, .. } => format!("`{}`", shorten(text)),
+            NodeKind::Scalar { text, .. } => format!("`{}`", crate::diagnostics::quoted(text)),
             NodeKind::Seq(_) => "a list".to_owned(),
             NodeKind::Map(_) => "a mapping".to_owned(),
         }
@@ -111,15 +111,6 @@ fn is_float(t: &str) -> bool {
         && body.contains('.')
         && body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         && t.parse::<f64>().is_ok()
-}
-
-/// Quotes at most 60 characters of a value in an error message.
-pub fn shorten(text: &str) -> String {
-    let mut out: String = text.chars().take(60).collect();
-    if text.chars().count() > 60 {
-        out.push('…');
-    }
-    out.replace('\n', "\\n")
 }
 
 /// A YAML syntax error with its position.

@@ -1,5 +1,6 @@
 //! Typed search values: tokens and dates with prefixes.
 
+use crate::diagnostics::quoted;
 use crate::engine::time;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
@@ -31,7 +32,7 @@ impl TokenValue {
         if token.code.as_deref().is_some_and(|c| c.contains('|'))
             || token.code.is_none() && token.system.as_deref() == Some("")
         {
-            return Err(format!("`{raw}` is not a token (expected system|code, system|, |code or code)"));
+            return Err(format!("`{}` is not a token (expected system|code, system|, |code or code)", quoted(raw)));
         }
         Ok(token)
     }
@@ -61,7 +62,7 @@ impl DateValue {
     /// Parses `[prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]][Z|±hh:mm]]]]`. Values with an offset are
     /// converted to local time in `tz`, the zone the legacy database stores.
     pub fn parse(raw: &str, tz: Tz) -> Result<DateValue, String> {
-        let bad = || format!("`{raw}` is not a FHIR date search value (e.g. ge2024-01-31)");
+        let bad = || format!("`{}` is not a FHIR date search value (e.g. ge2024-01-31)", quoted(raw));
         let (prefix, rest) = match raw.get(..2) {
             Some("eq") => (DatePrefix::Eq, &raw[2..]),
             Some("ne") => (DatePrefix::Ne, &raw[2..]),

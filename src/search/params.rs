@@ -2,6 +2,7 @@
 
 use super::criteria::{Criterion, DateValue, TokenValue};
 use super::limits::{MAX_PARAMETERS, MAX_QUERY_BYTES, MAX_VALUES, MAX_VALUES_PER_PARAMETER, MAX_VALUE_BYTES};
+use crate::diagnostics::quoted;
 use crate::mapping::SearchParamDef;
 use chrono_tz::Tz;
 use percent_encoding::percent_decode_str;
@@ -117,7 +118,7 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                 request.count = value
                     .parse::<usize>()
                     .map_err(|_| {
-                        SearchError::invalid(format!("_count must be a whole number, found `{}`", shorten(&value)))
+                        SearchError::invalid(format!("_count must be a whole number, found `{}`", quoted(&value)))
                     })?
                     .min(spec.max_count);
             }
@@ -131,7 +132,7 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                 if !spec.includes.contains(&value) {
                     return Err(SearchError::invalid(format!(
                         "_include `{}` is not supported here (supported: {})",
-                        shorten(&value),
+                        quoted(&value),
                         list(spec.includes.iter().map(String::as_str))
                     )));
                 }
@@ -142,32 +143,29 @@ pub fn parse_search(query: &str, spec: &SearchSpec<'_>) -> Result<SearchRequest,
                 let Some(def) = spec.params.get(base) else {
                     return Err(SearchError::invalid(format!(
                         "unknown search parameter `{}` (supported: {})",
-                        shorten(&name),
+                        quoted(&name),
                         list(spec.params.keys().map(String::as_str))
                     )));
                 };
                 if let Some(m) = modifier {
                     return Err(SearchError::invalid(format!(
                         "the modifier `:{}` is not supported on `{base}`",
-                        shorten(m)
+                        quoted(m)
                     )));
                 }
                 if value.is_empty() {
-                    return Err(SearchError::invalid(format!("search parameter `{base}` has no value")));
+                    return Err(SearchError::invalid(format!("search parameter `{}` has no value", quoted(base))));
                 }
                 let items = search_values(base, &value, &mut values_seen)?;
                 let criterion = match def {
                     SearchParamDef::Token { .. } => Criterion::Token(
-                        items
-                            .map(TokenValue::parse)
-                            .collect::<Result<_, _>>()
-                            .map_err(|e| SearchError::invalid(shorten(&e)))?,
+                        items.map(TokenValue::parse).collect::<Result<_, _>>().map_err(SearchError::invalid)?,
                     ),
                     SearchParamDef::Date { .. } | SearchParamDef::Period { .. } => Criterion::Date(
                         items
                             .map(|v| DateValue::parse(v, spec.time_zone))
                             .collect::<Result<_, _>>()
-                            .map_err(|e| SearchError::invalid(shorten(&e)))?,
+                            .map_err(SearchError::invalid)?,
                     ),
                 };
                 request.criteria.push((base.to_owned(), criterion));
@@ -188,7 +186,7 @@ fn search_values<'v>(
     if count > MAX_VALUES_PER_PARAMETER {
         return Err(SearchError::limit(format!(
             "`{}` has {count} values; at most {MAX_VALUES_PER_PARAMETER} are accepted per parameter",
-            shorten(name)
+            quoted(name)
         )));
     }
     *seen += count;
@@ -200,7 +198,7 @@ fn search_values<'v>(
     if let Some(long) = value.split(',').find(|v| v.len() > MAX_VALUE_BYTES) {
         return Err(SearchError::limit(format!(
             "a value of `{}` has {} bytes; at most {MAX_VALUE_BYTES} are accepted per value",
-            shorten(name),
+            quoted(name),
             long.len()
         )));
     }
@@ -214,13 +212,4 @@ fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
     } else {
         items.join(", ")
     }
-}
-
-/// Request values quoted in errors are cut short: they are echoed to the client and logs.
-fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().take(80).filter(|c| !c.is_control()).collect();
-    if s.chars().count() > 80 {
-        out.push('…');
-    }
-    out
 }

@@ -62,6 +62,23 @@ fn diagnostics_and_config_are_leaves() {
     assert_eq!(mapping, ["diagnostics", "fhir"], "the mapping compiler names other modules");
 }
 
+/// Values from requests and files are quoted in messages by one helper
+/// (`diagnostics::quoted`: short, control characters escaped), and FHIR's id syntax is
+/// written once (`fhir::is_id`).
+#[test]
+fn messages_quote_through_one_helper() {
+    for (file, text) in sources("src") {
+        if file.ends_with("src/diagnostics.rs") {
+            continue;
+        }
+        assert!(!text.contains(".chars().take("), "{file} cuts text short by itself; use diagnostics::quoted");
+        assert!(!text.contains("fn shorten"), "{file} has its own quoting; use diagnostics::quoted");
+        let own_id_check =
+            text.contains("fn is_fhir_id") || (text.contains("fn is_id(") && !file.ends_with("src/fhir/mod.rs"));
+        assert!(!own_id_check, "{file} has its own FHIR id check; use fhir::is_id");
+    }
+}
+
 /// Invariant 4: adapters return rows, never FHIR.
 #[test]
 fn adapters_know_nothing_of_fhir() {
