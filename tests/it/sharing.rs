@@ -336,3 +336,29 @@ fn a_change_in_the_common_folder_reloads_the_set_that_uses_it() {
     assert_ne!(served, before, "the change in the common folder was not applied");
     assert_eq!(served, served.to_uppercase());
 }
+
+/// Every query is checked as it runs, fragments put in place: `:patient` may come from a
+/// fragment, and a query that lacks it is refused however it was written.
+#[test]
+fn a_query_is_checked_after_its_fragments_are_in_place() {
+    let (_dir, set, _common) = copied();
+    let service = set.join("service.yaml");
+    let episodes = set.join("episodeofcare.yaml");
+    edit(
+        &service,
+        "sql:\n",
+        "sql:\n  own_rows:\n    params: [t]\n    text: \"{t}.pat_id = :patient\"\n  any_rows: \"1 = 1\"\n",
+    );
+    edit(&episodes, "WHERE e.pat_id = :patient AND", "WHERE {{own_rows(e)}} AND");
+    let (loaded, diags) = load_set(&set);
+    let loaded = loaded.unwrap_or_else(|| panic!("{:?}", diags.items));
+    let mapping = loaded.mappings.iter().find(|m| m.name == "episodeofcare").expect("episodes");
+    assert!(format!("{:?}", mapping.query).contains("e.pat_id = "), "{:?}", mapping.query);
+
+    edit(&episodes, "WHERE {{own_rows(e)}} AND", "WHERE {{any_rows}} AND");
+    let errors = refused(&set);
+    has(
+        &errors,
+        &format!("{}:{}: error: the query must use `:patient`", episodes.display(), position(&episodes, "SELECT")),
+    );
+}
