@@ -435,25 +435,35 @@ fn compile_token(
     let mut out = Vec::new();
     for item in items {
         check_keys(path, item, &["system", "code"], diags);
-        let code = item.get("code").and_then(|n| compile_source(path, n, service, columns, diags));
-        let system = item.get("system").and_then(|n| compile_source(path, n, service, columns, diags));
-        let Some(code) = code else {
-            diags.error(path, item.pos, "each match needs a `code`");
-            continue;
-        };
-        let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
-            if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
-        if system.is_none() && !table_gives_codings {
-            diags.error(
-                path,
-                item.pos,
-                "each match needs a `system` (unless its code table yields Codings with a system)",
-            );
-            continue;
-        }
-        out.push(TokenMatch { system, code });
+        out.extend(token_match(path, item.pos, item.get("system"), item.get("code"), service, columns, diags));
     }
     Some(out)
+}
+
+/// One `{system, code}` a token parameter matches, from a `match:` item or a template coding:
+/// each a literal or `"{column}"`; the system may come from a code table of Codings instead.
+fn token_match(
+    path: &Path,
+    at: Pos,
+    system: Option<&Node>,
+    code: Option<&Node>,
+    service: &Service,
+    columns: &mut super::ScopeColumns,
+    diags: &mut Diagnostics,
+) -> Option<TokenMatch> {
+    let code = code.and_then(|n| compile_source(path, n, service, columns, diags));
+    let system = system.and_then(|n| compile_source(path, n, service, columns, diags));
+    let Some(code) = code else {
+        diags.error(path, at, "a token match needs a `code`");
+        return None;
+    };
+    let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
+        if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
+    if system.is_none() && !table_gives_codings {
+        diags.error(path, at, "a token match needs a `system` (unless its code table yields Codings with a system)");
+        return None;
+    }
+    Some(TokenMatch { system, code })
 }
 
 /// A token parameter on the codings the template writes at an element (`path: code`): each
@@ -490,18 +500,7 @@ fn token_from_template(
             // `"{column | map: table}"`: the table's Codings carry the system.
             None => (None, Some(coding)),
         };
-        let Some(code) = code.and_then(|n| compile_source(path, n, service, columns, diags)) else {
-            diags.error(path, coding.pos, "a coding the search is on needs a `code`");
-            continue;
-        };
-        let system = system.and_then(|n| compile_source(path, n, service, columns, diags));
-        let table_gives_codings = matches!(&code, Source::Column { table: Some(t), .. }
-            if service.code_tables[*t].entries.values().all(|v| v.get("system").is_some()));
-        if system.is_none() && !table_gives_codings {
-            diags.error(path, coding.pos, "a coding the search is on needs a `system` (or a code table of Codings)");
-            continue;
-        }
-        out.push(TokenMatch { system, code });
+        out.extend(token_match(path, coding.pos, system, code, service, columns, diags));
     }
     Some(out)
 }
