@@ -190,11 +190,9 @@ fn the_medmij_whitelist_file_is_the_allow_list_and_is_reloaded() {
     assert!(https_status(port, &pki.server_ca, Some(&newcomer)).is_err(), "not on the whitelist yet");
     let file = app.dir.path().join("whitelist.xml");
     std::fs::write(&file, whitelist(11, &["pgo.test", "new-pgo.test"])).expect("new whitelist");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while https_status(port, &pki.server_ca, Some(&newcomer)) != Ok(200) {
-        assert!(Instant::now() < deadline, "the new whitelist was not picked up");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until("the new whitelist was not picked up", || {
+        https_status(port, &pki.server_ca, Some(&newcomer)) == Ok(200)
+    });
     // An older list (a rollback) is refused: the newcomer stays allowed.
     std::fs::write(&file, whitelist(9, &["pgo.test"])).expect("old whitelist");
     std::thread::sleep(Duration::from_secs(6));
@@ -311,14 +309,21 @@ fn openssl_get(app: &TestApp, pki: &Pki, client: &Leaf, version: &str, session: 
     (text.contains("Reused, TLS"), status)
 }
 
+/// Waits (15 s at most) until `done`, which a file the server reloads makes true.
+fn wait_until(what_failed: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what_failed}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Rewrites the whitelist and waits until a new handshake sees it.
 fn remove_from_whitelist(app: &TestApp, pki: &Pki, listed: &Leaf) {
     std::fs::write(app.dir.path().join("whitelist.xml"), whitelist(11, &["someone-else.test"])).expect("whitelist");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while https_status(port(app), &pki.server_ca, Some(listed)).is_ok() {
-        assert!(Instant::now() < deadline, "the new whitelist was not picked up");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_until("the new whitelist was not picked up", || {
+        https_status(port(app), &pki.server_ca, Some(listed)).is_err()
+    });
 }
 
 /// Regression: a PGO removed from the whitelist kept being served by resuming a TLS 1.2 session
@@ -478,11 +483,9 @@ fn revoked_client_certificates_are_refused_and_new_lists_reloaded() {
     assert!(https_status(port, &pki.server_ca, Some(&first)).is_err(), "revoked");
     assert_eq!(https_status(port, &pki.server_ca, Some(&second)), Ok(200));
     std::fs::write(app.dir.path().join("clients.crl"), pki.client_ca.crl(2, &[1001, 1002])).expect("new crl");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while https_status(port, &pki.server_ca, Some(&second)).is_ok() {
-        assert!(Instant::now() < deadline, "the new revocation list was not picked up");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_until("the new revocation list was not picked up", || {
+        https_status(port, &pki.server_ca, Some(&second)).is_err()
+    });
 }
 
 /// Regression: the Whitelist's `Volgnummer` guard lasted one process; after a restart an older
@@ -494,11 +497,9 @@ fn an_older_whitelist_is_refused_after_a_restart_too() {
     let file = app.dir.path().join("whitelist.xml");
     let newcomer = pki.client_ca.client(&["new-pgo.test"]);
     std::fs::write(&file, whitelist(12, &["pgo.test", "new-pgo.test"])).expect("newer");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while https_status(port(&app), &pki.server_ca, Some(&newcomer)) != Ok(200) {
-        assert!(Instant::now() < deadline, "the newer whitelist was not picked up");
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_until("the newer whitelist was not picked up", || {
+        https_status(port(&app), &pki.server_ca, Some(&newcomer)) == Ok(200)
+    });
     // An older list in place of the file, then a restart on the same folder.
     std::fs::write(&file, whitelist(9, &["pgo.test"])).expect("older");
     let config = app.dir.path().join("dva-connector.toml");
@@ -524,9 +525,7 @@ fn a_key_fixed_with_chmod_is_picked_up() {
     assert_eq!(presented_certificate(port, &[&pki.server_ca, &renewed_ca]), first, "a readable key must be refused");
     std::fs::set_permissions(app.dir.path().join("server.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let expected = CertificateDer::from_pem_slice(renewed.cert.as_bytes()).expect("der").to_vec();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while presented_certificate(port, &[&pki.server_ca, &renewed_ca]) != expected {
-        assert!(Instant::now() < deadline, "the key was not picked up after the chmod");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_until("the key was not picked up after the chmod", || {
+        presented_certificate(port, &[&pki.server_ca, &renewed_ca]) == expected
+    });
 }
