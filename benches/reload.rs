@@ -20,6 +20,12 @@ fn main() {
     std::fs::create_dir_all(&mappings).expect("dir");
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his/gp-data");
     std::fs::copy(repo.join("service.yaml"), mappings.join("service.yaml")).expect("service.yaml");
+    // The common folder the set uses (common.yaml, Patient, Practitioner, Organization), beside it.
+    let common = dir.join("common");
+    std::fs::create_dir_all(&common).expect("dir");
+    for entry in std::fs::read_dir(repo.with_file_name("common")).expect("common folder").flatten() {
+        std::fs::copy(entry.path(), common.join(entry.file_name())).expect("copy");
+    }
     let lab = std::fs::read_to_string(repo.join("observation-lab.yaml")).expect("lab mapping");
     for i in 0..FILES {
         // Each copy gets its own id prefix, as mappings of one type must.
@@ -44,9 +50,11 @@ fn main() {
     .expect("config");
 
     let baseline = time(|| {
-        for entry in std::fs::read_dir(&mappings).expect("dir").flatten() {
-            let text = std::fs::read_to_string(entry.path()).expect("read");
-            yaml::parse(&text).expect("parse");
+        for folder in [&mappings, &common] {
+            for entry in std::fs::read_dir(folder).expect("dir").flatten() {
+                let text = std::fs::read_to_string(entry.path()).expect("read");
+                yaml::parse(&text).expect("parse");
+            }
         }
     });
     let current = ArcSwap::from_pointee(Snapshot::load(&config).expect("loads"));
@@ -54,7 +62,10 @@ fn main() {
     let startup = time(|| {
         Snapshot::load(&config).expect("loads");
     });
-    println!("mapping files: {} ({FILES} Observation mappings + service.yaml), {ROUNDS} rounds each", FILES + 1);
+    println!(
+        "mapping files: {} ({FILES} Observation mappings + service.yaml + the common folder's 4), {ROUNDS} rounds each",
+        FILES + 5
+    );
     report("baseline: read + parse YAML", &baseline, None);
     report("reload: compile + swap", &reloads, Some(&baseline));
     report("snapshot load (start-up path)", &startup, Some(&baseline));
