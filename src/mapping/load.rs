@@ -2,7 +2,7 @@
 
 use super::read::{check_keys, check_params, parse_yaml, read_yaml, required_column, required_text};
 use super::search_def::{DateStorage, SearchParamDef, Source, TokenMatch};
-use super::service::{compile_service, expand_fragments, Service, SERVICE_FILE};
+use super::service::{compile_service, expand_fragments, Common, Service, SERVICE_FILE};
 use super::sql::{is_identifier, SqlText};
 use super::template::{self, list_or_none, Piece, TemplateEnv};
 use super::yaml::{self, Node};
@@ -25,7 +25,7 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
     let Some(service_doc) = read_yaml(&service_path, &mut diags) else {
         return (None, diags);
     };
-    let service = compile_service(&service_path, &service_doc, &mut diags);
+    let service = compile_service(&service_path, &service_doc, Common::OnDisk, &mut diags);
 
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
@@ -93,13 +93,14 @@ pub fn load_set_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)
     }
 }
 
-/// Compiles one mapping file's text against a service.yaml text, with the problems `load_set`
-/// would report, without touching the disk (the loader's fuzz target).
-pub fn check_texts(service_yaml: &str, mapping_yaml: &str) -> Diagnostics {
+/// Compiles one mapping file's text against a service.yaml text (and the common.yaml text of
+/// the folder its `use:` names), with the problems `load_set` would report, without touching
+/// the disk (the loader's fuzz target).
+pub fn check_texts(service_yaml: &str, common_yaml: &str, mapping_yaml: &str) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let service_path = Path::new(SERVICE_FILE);
     let service = parse_yaml(service_path, service_yaml, &mut diags)
-        .and_then(|doc| compile_service(service_path, &doc, &mut diags));
+        .and_then(|doc| compile_service(service_path, &doc, Common::Text(common_yaml), &mut diags));
     let file = Path::new("mapping.yaml");
     if let (Some(service), Some(doc)) = (service, parse_yaml(file, mapping_yaml, &mut diags)) {
         compile_mapping(file, &doc, &service, &mut diags);

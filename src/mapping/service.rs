@@ -5,7 +5,7 @@
 //! mapping files the set lists. What the set defines itself comes first; the shared folder
 //! fills in the rest.
 
-use super::read::{check_keys, check_params, read_yaml, required_text};
+use super::read::{check_keys, check_params, parse_yaml, read_yaml, required_text};
 use super::sql::{is_identifier, SqlText};
 use super::template::list_or_none;
 use super::yaml::{self, Node};
@@ -56,7 +56,16 @@ struct Parts {
     fragments: BTreeMap<String, Fragment>,
 }
 
-pub(super) fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Option<Service> {
+/// Where the common.yaml of a `use:` folder comes from.
+pub(super) enum Common<'a> {
+    /// The folder on disk, as `use:` names it.
+    OnDisk,
+    /// This text, without touching the disk (and without shared mapping files): for checking
+    /// texts alone.
+    Text(&'a str),
+}
+
+pub(super) fn compile_service(path: &Path, doc: &Node, common: Common, diags: &mut Diagnostics) -> Option<Service> {
     check_keys(path, doc, &["fhir", "patient_lookup", "code_tables", "sql", "use", "description"], diags);
     let fhir = match doc.get("fhir") {
         Some(n) => parse_version(path, n, diags),
@@ -67,7 +76,7 @@ pub(super) fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) 
     };
     let own = compile_parts(path, doc, diags);
     let (shared, from_shared) = match doc.get("use") {
-        Some(node) => match compile_use(path, node, diags) {
+        Some(node) => match compile_use(path, node, common, diags) {
             Some((shared, parts)) => (Some(shared), parts),
             None => (None, Parts::default()),
         },
@@ -102,11 +111,16 @@ pub(super) fn compile_service(path: &Path, doc: &Node, diags: &mut Diagnostics) 
 
 /// `use:`: the shared folder (relative to this set's folder) and which of its mapping files
 /// this set serves: `use: { folder: ../common, mappings: [patient.yaml, practitioner.yaml] }`.
-fn compile_use(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<(Shared, Parts)> {
+fn compile_use(path: &Path, node: &Node, common: Common, diags: &mut Diagnostics) -> Option<(Shared, Parts)> {
     check_keys(path, node, &["folder", "mappings"], diags);
     let (folder, folder_pos) = required_text(path, node, "folder", diags)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let folder = base.join(folder);
+    if let Common::Text(text) = common {
+        let file = folder.join(COMMON_FILE);
+        let parts = parse_yaml(&file, text, diags).map(|doc| compile_common(&file, &doc, diags)).unwrap_or_default();
+        return Some((Shared { folder, mappings: Vec::new() }, parts));
+    }
     if !folder.is_dir() {
         diags.error(path, folder_pos, format!("the shared folder {} does not exist", folder.display()));
         return None;
@@ -114,13 +128,8 @@ fn compile_use(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<(Sha
     // One name for one folder, however each set reaches it (messages, the file watcher).
     let folder = folder.canonicalize().unwrap_or(folder);
     let common = folder.join(COMMON_FILE);
-    let parts = if common.is_file() {
-        let doc = read_yaml(&common, diags)?;
-        check_keys(&common, &doc, &["patient_lookup", "code_tables", "sql", "description"], diags);
-        compile_parts(&common, &doc, diags)
-    } else {
-        Parts::default()
-    };
+    let parts =
+        if common.is_file() { compile_common(&common, &read_yaml(&common, diags)?, diags) } else { Parts::default() };
     let mut mappings = Vec::new();
     for item in node.get("mappings").map_or(&[][..], |m| m.as_seq().unwrap_or_default()) {
         let Some(name) = item.as_text() else {
@@ -142,6 +151,11 @@ fn compile_use(path: &Path, node: &Node, diags: &mut Diagnostics) -> Option<(Sha
         diags.error(path, m.pos, "`use.mappings` is a list of file names, e.g. [patient.yaml, practitioner.yaml]");
     }
     Some((Shared { folder, mappings }, parts))
+}
+
+fn compile_common(path: &Path, doc: &Node, diags: &mut Diagnostics) -> Parts {
+    check_keys(path, doc, &["patient_lookup", "code_tables", "sql", "description"], diags);
+    compile_parts(path, doc, diags)
 }
 
 /// The keys a service.yaml and a common.yaml share: `patient_lookup`, `code_tables`, `sql`.

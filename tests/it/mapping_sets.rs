@@ -71,3 +71,21 @@ fn progress_is_reported_per_mapping_file() {
     assert_eq!(calls.len(), files);
     assert_eq!(calls.last(), Some(&(files, files)));
 }
+
+/// `check_texts` (the fuzz target's way in) compiles a mapping as `load_set` does, with the
+/// common folder's code tables and fragments given as text.
+#[test]
+fn texts_alone_compile_like_the_set() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/demo-his");
+    let read = |file: &str| std::fs::read_to_string(demo.join(file)).expect("demo file");
+    let (service, common) = (read("gp-data/service.yaml"), read("common/common.yaml"));
+    let diags = dva_connector::mapping::check_texts(&service, &common, &read("gp-data/observation-lab.yaml"));
+    assert!(diags.items.is_empty(), "{:?}", diags.items);
+    let broken = read("gp-data/observation-lab.yaml").replace("{{patient_name(p)}}", "{{patient_nam(p)}}");
+    let diags = dva_connector::mapping::check_texts(&service, &common, &broken);
+    assert!(
+        diags.items.iter().any(|d| d.message.starts_with("unknown SQL fragment `patient_nam`")),
+        "{:?}",
+        diags.items
+    );
+}
