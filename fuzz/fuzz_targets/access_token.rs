@@ -6,8 +6,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use dva_connector::auth::{Algorithm, Bsn, JwtValidator};
-use dva_connector::config::{JwksSource, JwtSettings};
+use dva_connector::auth::{Bsn, JwtValidator};
+use dva_connector::config::{Algorithm, JwksSource, JwtSettings};
 use libfuzzer_sys::fuzz_target;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use std::sync::OnceLock;
