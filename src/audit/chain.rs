@@ -132,6 +132,15 @@ pub struct Checkpoint {
 
 const CHECKPOINT_PREFIX: &str = "dva-audit-checkpoint/1/";
 
+/// One word, for a log line: `dva-audit-checkpoint/1/<seq>/<head>/<key id>/<at>/<tag>`. It
+/// holds no patient data and no key: a record number, that record's MAC (in the store for all
+/// to see), the key's name, a time and a keyed tag that only the key file can make.
+impl std::fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{CHECKPOINT_PREFIX}{}/{}/{}/{}/{}", self.seq, self.head, self.key_id, self.at, self.tag)
+    }
+}
+
 impl Checkpoint {
     pub fn new(key: &AuditKey, seq: i64, head: &str, at: &str) -> Checkpoint {
         let tag = hex(hmac::sign(&key.chain, Self::message(seq, head, &key.id, at).as_bytes()).as_ref());
@@ -140,11 +149,6 @@ impl Checkpoint {
 
     fn message(seq: i64, head: &str, key_id: &str, at: &str) -> String {
         format!("checkpoint/{seq}/{head}/{key_id}/{at}")
-    }
-
-    /// One word, for a log line: `dva-audit-checkpoint/1/<seq>/<head>/<key>/<at>/<tag>`.
-    pub fn token(&self) -> String {
-        format!("{CHECKPOINT_PREFIX}{}/{}/{}/{}/{}", self.seq, self.head, self.key_id, self.at, self.tag)
     }
 
     /// Every checkpoint written in `text` (log lines, say), in order.
@@ -346,10 +350,7 @@ mod tests {
     fn checkpoints_are_found_in_log_lines_and_forged_ones_are_not_authentic() {
         let keys = AuditKeys::for_tests(&["k1"]);
         let c = Checkpoint::new(keys.current(), 42, "ab12", "2026-12-01T10:00:00.000Z");
-        let log = format!(
-            "Dec 01 10:00:00 host dva-connector[1]: INFO audit checkpoint checkpoint=\"{}\"\nnoise\n",
-            c.token()
-        );
+        let log = format!("Dec 01 10:00:00 host dva-connector[1]: INFO audit checkpoint checkpoint=\"{}\"\nnoise\n", c);
         assert_eq!(Checkpoint::find_all(&log), vec![c.clone()]);
         let forged = Checkpoint { seq: 7, ..c };
         assert!(!forged.is_authentic(&keys));

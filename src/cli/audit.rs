@@ -126,7 +126,7 @@ pub fn run(action: AuditAction) -> ExitCode {
             })
         }
         AuditAction::Checkpoint { .. } => trail.checkpoint().map(|c| {
-            println!("{}", c.token());
+            println!("{c}");
             ExitCode::SUCCESS
         }),
         AuditAction::NewKey { .. } => return ExitCode::FAILURE,

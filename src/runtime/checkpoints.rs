@@ -46,7 +46,7 @@ fn write(snapshot: &Snapshot, written: &mut Option<i64>, always: bool) {
     match snapshot.audit.checkpoint() {
         Ok(checkpoint) if always || *written != Some(checkpoint.seq) => {
             *written = Some(checkpoint.seq);
-            tracing::info!(checkpoint = %checkpoint.token(), records = checkpoint.seq, "audit checkpoint");
+            tracing::info!(checkpoint = %checkpoint, records = checkpoint.seq, "audit checkpoint");
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read the audit trail's end for a checkpoint"),

@@ -450,6 +450,13 @@ fn the_server_logs_checkpoints_that_verify_reads() {
     assert!(server.wait().expect("exit").success());
     let logged = std::fs::read_to_string(&log).expect("log");
     assert!(logged.contains("dva-audit-checkpoint/1/3/"), "no checkpoint at shutdown:\n{logged}");
+    // The checkpoint names the key, never holds it; no patient is named either.
+    let key_file = std::fs::read_to_string(dir.path().join("audit.key")).expect("key file");
+    let secrets: Vec<&str> =
+        key_file.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert!(!secrets.is_empty(), "no key read from the key file");
+    assert!(secrets.iter().all(|secret| !logged.contains(secret)), "the log holds the audit key");
+    assert!(!logged.contains(&demo_db().tokens[0].bsn) && !logged.contains(&token), "the log names the patient");
     let out = Command::new(env!("CARGO_BIN_EXE_dva-connector"))
         .args(["audit", "verify", "--checkpoints-from"])
         .arg(&log)
