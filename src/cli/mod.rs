@@ -86,7 +86,7 @@ enum Command {
     #[cfg(feature = "demo")]
     Demo {
         /// Folder for the demo database, config and tokens.
-        #[arg(long, default_value = "demo-his")]
+        #[arg(long, default_value = "demo")]
         dir: PathBuf,
         /// Patients to generate (10 to 100000) when the database is created.
         #[arg(long, default_value_t = 50)]
