@@ -108,6 +108,29 @@ fn the_demo_ehr_lives_outside_the_daemon() {
     assert!(daemon.contains("demo = [\"dep:dva-demo-his\"]"), "the demo is not behind a feature");
 }
 
+/// Every source file is tracked: a `.gitignore` pattern that hides one (as `/demo-his*`, meant
+/// for the demo's output folder, once hid the demo crate) builds here and fails in a clean clone.
+#[test]
+fn no_source_file_is_ignored_by_git() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let folders = ["src", "adapters", "demo-his", "tests", "benches", "mappings", "docs", "scripts", "fuzz", "debian"];
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "--others", "--ignored", "--exclude-standard", "--"])
+        .args(folders)
+        .current_dir(root)
+        .output()
+        .expect("git");
+    assert!(listed.status.success(), "git ls-files: {}", String::from_utf8_lossy(&listed.stderr));
+    let source = ["rs", "toml", "yaml", "md", "py", "tsv", "json", "txt", "sh"];
+    let ignored: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|f| !f.split('/').any(|part| part == "target" || part == "__pycache__"))
+        .filter(|f| Path::new(f).extension().is_some_and(|e| source.iter().any(|s| e == *s)))
+        .map(str::to_owned)
+        .collect();
+    assert!(ignored.is_empty(), "source files that .gitignore hides from commits: {ignored:?}");
+}
+
 /// No import circles between the demo crate's modules (`crate::x` uses, per top-level module).
 #[test]
 fn the_demo_crate_has_no_import_circles() {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/nictiz-testscripts");
+pub(crate) const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/nictiz-testscripts");
 
 /// The data services and the folders of their server-side scripts.
 const SERVICES: &[(&str, &str)] = &[
@@ -29,10 +29,12 @@ const SERVICES: &[(&str, &str)] = &[
 ];
 
 /// A server with every demo-his mapping set over a database holding only the qualification
-/// patients. Returns its root URL (`http://127.0.0.1:port`) and its folder.
-fn qualification_server() -> (String, tempfile::TempDir, Vec<demo::qualification::QualificationToken>) {
+/// patients, loaded with `today` as the fixtures' "today". Returns its root URL
+/// (`http://127.0.0.1:port`), its folder and the test tokens.
+pub(crate) fn qualification_server_on(
+    today: chrono::NaiveDate,
+) -> (String, tempfile::TempDir, Vec<demo::qualification::QualificationToken>) {
     let scripts = Path::new(SCRIPTS);
-    let today = chrono::Local::now().date_naive();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("qualification.sqlite");
     demo::create_qualification_database(&db, scripts, today).expect("load the qualification data");
@@ -60,6 +62,10 @@ fn qualification_server() -> (String, tempfile::TempDir, Vec<demo::qualification
     let app = serve_config(dir, &config_file, PathBuf::new(), false);
     let root = app.base.split("/fhir/").next().unwrap_or_default().to_owned();
     (root, app.dir, tokens)
+}
+
+fn qualification_server() -> (String, tempfile::TempDir, Vec<demo::qualification::QualificationToken>) {
+    qualification_server_on(chrono::Local::now().date_naive())
 }
 
 /// The last response of a script, for the asserts that follow it.

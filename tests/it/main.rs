@@ -10,6 +10,7 @@ mod conformance;
 mod docs;
 mod documents;
 mod faults;
+mod fidelity;
 mod golden;
 mod guardrails;
 mod harness;

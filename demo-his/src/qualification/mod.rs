@@ -30,6 +30,9 @@ const GP_DIRS: &[&str] = &[
 ];
 const BGZ_DIRS: &[&str] = &["src/BgZ-3-0/Cert/_reference/resources"];
 const PDFA_DIRS: &[&str] = &["src/PDFA-3-0/Cert/_reference/resources"];
+/// The data services with qualification fixtures (named as their mapping sets), and the
+/// folders of their fixtures.
+pub const SERVICES: &[(&str, &[&str])] = &[("gp-data", GP_DIRS), ("bgz", BGZ_DIRS), ("pdfa", PDFA_DIRS)];
 pub const TOKEN_FILE: &str = "Configuration/QualificationTokens.json";
 
 /// The fixtures of one data service.
