@@ -17,7 +17,13 @@ const TABLES: &[TableDecl] = &[
     ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3)"),
     ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(20), afname TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
-    ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // A prescription's dosage as the GP system keeps it: `dosering` the text the patient reads;
+    // `frequentie` times per `periode` `periode_eenheid` (U uur, D dag, W week, M maand, J jaar);
+    // `aantal` (decimal comma) of `eenheid` (G-Standaard basiseenheid `eenheid_code`, e.g. 245
+    // STUK) a time; `zo_nodig` J/N; `toedieningsweg` G-Standaard table 7 (9 oraal); an additional
+    // instruction (NHG table 25 `instructie_code`, its text `instructie`); the course
+    // `gebruiksduur` in `gebruiksduur_eenheid` (D, W, M).
+    ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), eenheid_code INTEGER, eenheid VARCHAR(20), periode INTEGER, periode_eenheid CHAR(1), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), instructie_code VARCHAR(10), instructie VARCHAR(100), gebruiksduur INTEGER, gebruiksduur_eenheid CHAR(1), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("allergie", "allergie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, thesaurus_code INTEGER, omschrijving VARCHAR(80), categorie CHAR(1), status CHAR(1), ernst CHAR(1), vastgelegd_op TIMESTAMP, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("allergie_reactie", "reactie_id INTEGER PRIMARY KEY, allergie_id INTEGER NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(80)"),
 ];

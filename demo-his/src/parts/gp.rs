@@ -136,16 +136,16 @@ const TESTS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
     ("2063", "nitriet (urine, stick)", "", "5802-4", "", "", "URI"),
 ];
 
-/// HPK code, PRK code, name, form, dosage text, times per day.
-const MEDICINES: &[(i64, i64, &str, &str, &str, i64)] = &[
-    (1561294, 40118, "IBUPROFEN TABLET 400MG", "TABLET", "3 maal daags 1 tablet zo nodig", 3),
-    (2364190, 90001, "PARACETAMOL TABLET 500MG", "TABLET", "4 maal daags 2 tabletten zo nodig", 4),
-    (1898981, 44334, "OMEPRAZOL CAPSULE MSR 20MG", "CAPSULE", "1 maal daags 1 capsule", 1),
-    (1611526, 18376, "METFORMINE TABLET 500MG", "TABLET", "2 maal daags 1 tablet", 2),
-    (2047799, 23027, "SIMVASTATINE TABLET 40MG", "TABLET", "1 maal daags 1 tablet 's avonds", 1),
-    (1398474, 10685, "AMOXICILLINE CAPSULE 500MG", "CAPSULE", "3 maal daags 1 capsule", 3),
-    (2242311, 25208, "SALBUTAMOL AEROSOL 100UG/DO", "AEROSOL", "zo nodig 1-2 inhalaties", 4),
-    (1470728, 20907, "LISINOPRIL TABLET 10MG", "TABLET", "1 maal daags 1 tablet", 1),
+/// HPK code, PRK code, name, form, dosage text, times per day, units a time (as the text says).
+const MEDICINES: &[(i64, i64, &str, &str, &str, i64, &str)] = &[
+    (1561294, 40118, "IBUPROFEN TABLET 400MG", "TABLET", "3 maal daags 1 tablet zo nodig", 3, "1"),
+    (2364190, 90001, "PARACETAMOL TABLET 500MG", "TABLET", "4 maal daags 2 tabletten zo nodig", 4, "2"),
+    (1898981, 44334, "OMEPRAZOL CAPSULE MSR 20MG", "CAPSULE", "1 maal daags 1 capsule", 1, "1"),
+    (1611526, 18376, "METFORMINE TABLET 500MG", "TABLET", "2 maal daags 1 tablet", 2, "1"),
+    (2047799, 23027, "SIMVASTATINE TABLET 40MG", "TABLET", "1 maal daags 1 tablet 's avonds", 1, "1"),
+    (1398474, 10685, "AMOXICILLINE CAPSULE 500MG", "CAPSULE", "3 maal daags 1 capsule", 3, "1"),
+    (2242311, 25208, "SALBUTAMOL AEROSOL 100UG/DO", "AEROSOL", "zo nodig 4 maal daags 2 inhalaties", 4, "2"),
+    (1470728, 20907, "LISINOPRIL TABLET 10MG", "TABLET", "1 maal daags 1 tablet", 1, "1"),
 ];
 
 /// Category, code system (G = G-Standaard stofnaam, S = SNOMED), code, description.
@@ -220,7 +220,7 @@ pub(crate) fn reference_data(t: &mut Tables) {
         let row = [*code, *name, *unit, *loinc, *low, *high, *material];
         t.add("bepaling", row.iter().map(|v| blank_null(v)).collect());
     }
-    for (hpk, prk, name, form, _, _) in MEDICINES {
+    for (hpk, prk, name, form, ..) in MEDICINES {
         t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), (*name).into(), (*form).into()]);
     }
 }
@@ -400,7 +400,7 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
     for _ in 0..rng.range(0, 5) {
         ids.voorschrift += 1;
         let medicine = rng.range(0, MEDICINES.len() as i64 - 1) as usize;
-        let (hpk, _, _, _, dosage, per_day) = MEDICINES[medicine];
+        let (hpk, _, _, form, dosage, per_day, units) = MEDICINES[medicine];
         let (contact, episode, doctor, day, minutes) = *rng.pick(&contacts_or_default(&contacts, gp, opts.anchor));
         let current = rng.chance(50);
         let end = if current {
@@ -409,6 +409,8 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
             Some(day + Duration::days(rng.range(5, 90)))
         };
         let status = if current { "A" } else { "G" };
+        // The amount once came from this draw; it stays, so the rest of the record does too.
+        let _ = rng.range(1, 2);
         t.add(
             "voorschrift",
             vec![
@@ -420,7 +422,18 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
                 Value::Int(hpk),
                 dosage.into(),
                 Value::Int(per_day),
-                format!("{}", rng.range(1, 2)).into(),
+                units.into(),
+                // G-Standaard basiseenheid: an inhaler counts doses, the rest pieces.
+                Value::Int(if form == "AEROSOL" { 208 } else { 245 }),
+                (if form == "AEROSOL" { "Dosis" } else { "STUK" }).into(),
+                Value::Int(1),
+                "D".into(),
+                yes_no(dosage.contains("zo nodig")),
+                "9".into(),
+                Value::Null,
+                Value::Null,
+                opt(end.map(|e| Value::Int((e - day).num_days()))),
+                opt(end.map(|_| Value::from("D"))),
                 Value::Date(day),
                 opt(end.map(Value::Date)),
                 at(day, minutes + 5),

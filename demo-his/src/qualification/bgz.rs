@@ -577,28 +577,7 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Loca
     shared::products(t, fixtures, keys);
     for request in fixtures.of_type("MedicationRequest") {
         let Some(medicine) = keys.get(request.reference("medicationReference")) else { continue };
-        let period = request.ext(&format!("{SD}zib-Medication-PeriodOfUse"));
-        let d = dosage(request.first("dosageInstruction"));
-        let key = t.next_id("voorschrift");
-        t.add(
-            "voorschrift",
-            vec![
-                Value::Int(key),
-                keys.value(request.reference("subject")),
-                Value::Null,
-                Value::Null,
-                keys.value(request.reference("requester.agent")),
-                Value::Int(medicine),
-                d.text,
-                d.frequency,
-                d.amount,
-                date(period.and_then(|p| p.date("valuePeriod.start"))),
-                date(period.and_then(|p| p.date("valuePeriod.end"))),
-                timestamp(request.datetime("authoredOn")),
-                (if request.get("status").is_none_or(|s| s == "active") { "A" } else { "G" }).into(),
-                yes_no(false),
-            ],
-        );
+        shared::prescription(t, request, keys, medicine, Value::Null, Value::Null);
     }
     let roles: Vec<&Fixture> = fixtures.of_type("PractitionerRole").collect();
     for usage in fixtures.of_type("MedicationStatement") {

@@ -108,31 +108,8 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     shared::products(t, fixtures, keys);
     for request in fixtures.of_type("MedicationRequest") {
         let Some(medicine) = keys.get(request.reference("medicationReference")) else { continue };
-        let key = t.next_id("voorschrift");
+        let (contact, episode) = (keys.value(request.reference("context")), episode_of(request, keys));
+        let key = shared::prescription(t, request, keys, medicine, contact, episode);
         keys.insert(request, key);
-        let period = request.ext("http://nictiz.nl/fhir/StructureDefinition/zib-Medication-PeriodOfUse");
-        let dosage = request.first("dosageInstruction");
-        t.add(
-            "voorschrift",
-            vec![
-                Value::Int(key),
-                keys.value(request.reference("subject")),
-                keys.value(request.reference("context")),
-                episode_of(request, keys),
-                keys.value(request.reference("requester.agent")),
-                Value::Int(medicine),
-                text(dosage.and_then(|d| d.get("text"))),
-                opt(dosage
-                    .and_then(|d| d.get("timing.repeat.frequency"))
-                    .and_then(|f| f.parse::<i64>().ok())
-                    .map(Value::Int)),
-                text(dosage.and_then(|d| d.get("doseQuantity.value"))),
-                opt(period.and_then(|p| p.date("valuePeriod.start")).map(Value::Date)),
-                opt(period.and_then(|p| p.date("valuePeriod.end")).map(Value::Date)),
-                opt(request.datetime("authoredOn").map(Value::Timestamp)),
-                (if request.get("status").is_none_or(|s| s == "active") { "A" } else { "G" }).into(),
-                yes_no(false),
-            ],
-        );
     }
 }

@@ -14,6 +14,10 @@ pub const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
 pub const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
 pub const AGB: &str = "http://fhir.nl/fhir/NamingSystem/agb-z";
 pub const URA: &str = "http://fhir.nl/fhir/NamingSystem/ura";
+pub const ROUTE: &str = "urn:oid:2.16.840.1.113883.2.4.4.9";
+pub const NHG_25: &str =
+    "https://referentiemodel.nhg.org/tabellen/nhg-tabel-25-gebruiksvoorschrift#aanvullend-numeriek";
+const SD: &str = "http://nictiz.nl/fhir/StructureDefinition/";
 
 pub fn date(d: Option<NaiveDate>) -> Value {
     opt(d.map(Value::Date))
@@ -170,4 +174,72 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
             yes_no(false),
         ],
     );
+}
+
+/// A MedicationRequest (zib MedicationAgreement) as a `voorschrift` row, with its dosage in the
+/// legacy columns. `contact` and `episode` are the row's keys for them, or NULL.
+pub fn prescription(
+    t: &mut Tables,
+    request: &Fixture,
+    keys: &Keys,
+    medicine: i64,
+    contact: Value,
+    episode: Value,
+) -> i64 {
+    let key = t.next_id("voorschrift");
+    let period = request.ext(&format!("{SD}zib-Medication-PeriodOfUse"));
+    let duration = request.ext(&format!("{SD}zib-MedicationUse-Duration"));
+    let d = request.first("dosageInstruction");
+    let get = |path: &str| d.and_then(|d| d.get(path));
+    // An additional instruction that is not "zo nodig": its NHG code, its text.
+    let instruction = d.and_then(|d| d.first("additionalInstruction"));
+    let as_needed =
+        d.is_some_and(|d| d.first("asNeededCodeableConcept").is_some() || d.get("asNeededBoolean") == Some("true"));
+    let mut row = vec![
+        Value::Int(key),
+        keys.value(request.reference("subject")),
+        contact,
+        episode,
+        keys.value(request.reference("requester.agent")),
+        Value::Int(medicine),
+        text(get("text")),
+        integer(get("timing.repeat.frequency")),
+        comma(get("doseQuantity.value")),
+        integer(get("doseQuantity.code")),
+        text(get("doseQuantity.unit")),
+        integer(get("timing.repeat.period")),
+        opt(get("timing.repeat.periodUnit").and_then(local_time_unit).map(Value::from)),
+    ];
+    row.extend([
+        yes_no_value(d.is_some().then_some(as_needed)),
+        text(d.and_then(|d| d.code_in("route", ROUTE))),
+        text(instruction.and_then(|i| i.code_in("", NHG_25))),
+        text(instruction.and_then(|i| i.get("text"))),
+        integer(duration.and_then(|e| e.get("valueDuration.value"))),
+        opt(duration.and_then(|e| e.get("valueDuration.code")).and_then(local_time_unit).map(Value::from)),
+        date(period.and_then(|p| p.date("valuePeriod.start"))),
+        date(period.and_then(|p| p.date("valuePeriod.end"))),
+        timestamp(request.datetime("authoredOn")),
+        // No status in the source, none in the row: the mapping must not make one up.
+        opt(request.get("status").map(|s| Value::from(if s == "active" { "A" } else { "G" }))),
+        yes_no(false),
+    ]);
+    t.add("voorschrift", row);
+    key
+}
+
+/// The legacy unit of time for a UCUM unit (`d`, `wk`, ...), as `periode_eenheid` keeps it.
+fn local_time_unit(ucum: &str) -> Option<&'static str> {
+    Some(match ucum {
+        "h" => "U",
+        "d" => "D",
+        "wk" => "W",
+        "mo" => "M",
+        "a" => "J",
+        _ => return None,
+    })
+}
+
+fn yes_no_value(flag: Option<bool>) -> Value {
+    opt(flag.map(yes_no))
 }
