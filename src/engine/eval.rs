@@ -205,6 +205,11 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
             let mut map = Map::new();
             let mut data = false;
             for (key, value) in entries {
+                if let Some(primitives) = eval_primitives(value, f, cx) {
+                    data |= primitives.data;
+                    primitives.insert(key, &mut map);
+                    continue;
+                }
                 let mut out = eval(value, f, cx);
                 data |= out.data;
                 if key == "coding" {
@@ -228,23 +233,107 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
                         data |= out.data;
                         list.extend(out.json);
                     }
-                    ArrayItem::Each { child, item } => {
-                        let Some(parent_key) = f.value(f.bound.scope.children[*child].parent_key_slot).to_text() else {
-                            continue;
-                        };
-                        let bound = &f.bound.children[*child];
-                        let Some(rows) = f.bound.groups[*child].get(parent_key.trim()) else { continue };
-                        for &i in rows {
-                            let frame = Frame { row: &bound.rows.rows[i], bound, parent: Some(f) };
-                            let out = eval(item, &frame, cx);
-                            data |= out.data;
-                            list.extend(out.json);
-                        }
-                    }
+                    ArrayItem::Each { child, item } => for_each_child_row(f, *child, |frame| {
+                        let out = eval(item, frame, cx);
+                        data |= out.data;
+                        list.extend(out.json);
+                    }),
                 }
             }
             Out { json: (!list.is_empty()).then_some(Json::Array(list)), data }
         }
+        // Outside an object member (where `eval_primitives` splits it), only the value.
+        Template::Primitive { value, .. } => eval(value, f, cx),
+    }
+}
+
+/// Primitives with their extensions: one (`family`) or a list (`given`), each a value and,
+/// when it has one, its `_element` object.
+struct Primitives {
+    list: bool,
+    items: Vec<(Json, Option<Json>)>,
+    data: bool,
+}
+
+impl Primitives {
+    /// `key` and `_key` into `map`, FHIR JSON's way: in a list, `_key` has an entry (or null)
+    /// for every value, so each extension stays with its own value.
+    fn insert(self, key: &str, map: &mut Map<String, Json>) {
+        if self.items.is_empty() {
+            return;
+        }
+        let has_element = self.items.iter().any(|(_, e)| e.is_some());
+        let (values, elements): (Vec<Json>, Vec<Json>) =
+            self.items.into_iter().map(|(v, e)| (v, e.unwrap_or(Json::Null))).unzip();
+        if self.list {
+            map.insert(key.to_owned(), Json::Array(values));
+            if has_element {
+                map.insert(format!("_{key}"), Json::Array(elements));
+            }
+        } else if let (Some(value), Some(element)) = (values.into_iter().next(), elements.into_iter().next()) {
+            map.insert(key.to_owned(), value);
+            if has_element {
+                map.insert(format!("_{key}"), element);
+            }
+        }
+    }
+}
+
+/// `Some` when `t` is a `$value` primitive or a list holding one; an item whose value is null
+/// is left out with its extensions (a qualifier without a name is no name part).
+fn eval_primitives(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Option<Primitives> {
+    let one = |t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>, out: &mut Primitives| match t {
+        Template::Primitive { value, element } => {
+            let value = eval(value, f, cx);
+            out.data |= value.data;
+            if let Some(v) = value.json {
+                let element = eval(element, f, cx).json.filter(|e| e.as_object().is_some_and(|o| !o.is_empty()));
+                out.items.push((v, element));
+            }
+        }
+        other => {
+            let value = eval(other, f, cx);
+            out.data |= value.data;
+            out.items.extend(value.json.map(|v| (v, None)));
+        }
+    };
+    match t {
+        Template::Primitive { .. } => {
+            let mut out = Primitives { list: false, items: Vec::new(), data: false };
+            one(t, f, cx, &mut out);
+            Some(out)
+        }
+        Template::Array(items)
+            if items.iter().any(|i| {
+                matches!(
+                    i,
+                    ArrayItem::One(Template::Primitive { .. })
+                        | ArrayItem::Each { item: Template::Primitive { .. }, .. }
+                )
+            }) =>
+        {
+            let mut out = Primitives { list: true, items: Vec::new(), data: false };
+            for item in items {
+                match item {
+                    ArrayItem::One(t) => one(t, f, cx, &mut out),
+                    ArrayItem::Each { child, item } => {
+                        for_each_child_row(f, *child, |frame| one(item, frame, cx, &mut out))
+                    }
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Runs `g` on a frame for each row of child query `child` that belongs to the row of `f`.
+fn for_each_child_row<'a>(f: &Frame<'a>, child: usize, mut g: impl FnMut(&Frame<'_>)) {
+    let Some(parent_key) = f.value(f.bound.scope.children[child].parent_key_slot).to_text() else { return };
+    let bound = &f.bound.children[child];
+    let Some(rows) = f.bound.groups[child].get(parent_key.trim()) else { return };
+    for &i in rows {
+        g(&Frame { row: &bound.rows.rows[i], bound, parent: Some(f) });
     }
 }
 

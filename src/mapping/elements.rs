@@ -38,15 +38,34 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
                 key.pos,
                 format!("`{}` is not an element of {} in FHIR {}", quoted(name), shown(parent), version.name()),
             ),
-            Some(ElementKind::Complex(child)) => walk_value(file, version, child, value, diags),
+            Some(ElementKind::Complex(child)) => {
+                if items(value).any(|i| i.get("$value").is_some()) {
+                    diags.error(file, key.pos, format!("`{name}` is not a primitive: `$value` is only for primitives"));
+                }
+                walk_value(file, version, child, value, diags);
+            }
             Some(ElementKind::Primitive) => {
-                if matches!(value.kind, NodeKind::Map(_))
-                    || value.as_seq().is_some_and(|s| s.iter().any(|i| i.as_map().is_some()))
-                {
+                // A primitive is a value, or `$value` with the primitive's own id and extensions.
+                for item in items(value).filter(|i| i.as_map().is_some()) {
+                    if item.get("$value").is_some() {
+                        walk_object(file, version, "Element", item, diags);
+                    } else {
+                        diags.error(
+                            file,
+                            key.pos,
+                            format!(
+                                "`{name}` is a primitive of {}: give it a value, or `$value:` with its extensions",
+                                shown(parent)
+                            ),
+                        );
+                    }
+                }
+                let extended = items(value).any(|i| i.get("$value").is_some());
+                if extended && entries.iter().any(|(k, _)| k.as_text() == Some(&format!("_{name}"))) {
                     diags.error(
                         file,
                         key.pos,
-                        format!("`{name}` is a primitive of {}: give it a value, not a mapping", shown(parent)),
+                        format!("`{name}` has `$value` items and a `_{name}`: give its extensions in one place"),
                     );
                 }
             }
@@ -85,6 +104,11 @@ fn check_cardinality(
             format!("`{name}` occurs at most once in {}: write one value, not a list", shown(parent)),
         );
     }
+}
+
+/// The node itself, or the items of a list.
+fn items(node: &Node) -> impl Iterator<Item = &Node> {
+    node.as_seq().map(|s| s.iter().collect::<Vec<_>>()).unwrap_or_else(|| vec![node]).into_iter()
 }
 
 fn walk_value(file: &Path, version: FhirVersion, parent: &str, node: &Node, diags: &mut Diagnostics) {

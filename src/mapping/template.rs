@@ -53,6 +53,13 @@ pub enum Template {
         condition: Option<ColumnRef>,
     },
     Array(Vec<ArrayItem>),
+    /// A primitive with its own extensions (`$value` and its members): written as FHIR JSON
+    /// writes it, the value under the element's name and the rest under `_name`, aligned item
+    /// by item in a list. Without a value, the extensions go too.
+    Primitive {
+        value: Box<Template>,
+        element: Box<Template>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +127,14 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
             }
             simplify(Template::Array(out))
         }
+        NodeKind::Map(_) if node.get("$value").is_some() => {
+            let value = node.get("$value").map(|v| compile(v, env, scope, diags));
+            let element = compile(&strip_key(node, "$value"), env, scope, diags);
+            Template::Primitive {
+                value: Box::new(value.unwrap_or(Template::Constant(Json::Null))),
+                element: Box::new(element),
+            }
+        }
         NodeKind::Map(entries) => {
             let mut out = Vec::with_capacity(entries.len());
             let mut condition = None;
@@ -144,7 +159,7 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
                     continue;
                 }
                 if name.starts_with('$') {
-                    diags.error(env.file, key.pos, format!("unknown directive `{name}` (known: $if, $each)"));
+                    diags.error(env.file, key.pos, format!("unknown directive `{name}` (known: $if, $each, $value)"));
                     continue;
                 }
                 if !is_element_name(name) {

@@ -1,7 +1,11 @@
 //! Every mapping set in the repository, and every example in mappings/README.md, compiles.
 
 use dva_connector::diagnostics::Severity;
+use dva_connector::engine::{build_resources, EvalContext, ScopeRows};
+use dva_connector::fhir::{to_xml, FhirVersion};
 use dva_connector::mapping::load_set;
+use dva_source_api::Value;
+use serde_json::{json, Value as Json};
 use std::path::Path;
 
 fn sets(root: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -88,4 +92,85 @@ fn texts_alone_compile_like_the_set() {
         "{:?}",
         diags.items
     );
+}
+
+/// A set of one Patient mapping whose template is `template` (indented under `template:`).
+fn patient_set(template: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp");
+    let set = dir.path().join("set");
+    std::fs::create_dir_all(&set).expect("mkdir");
+    std::fs::write(
+        set.join("service.yaml"),
+        "fhir: stu3\npatient_lookup: SELECT pat_id FROM patient WHERE bsn = :bsn\n",
+    )
+    .expect("service.yaml");
+    let mapping = format!(
+        "resource: Patient\nprofile: http://fhir.nl/fhir/StructureDefinition/nl-core-patient\n\
+         query: SELECT pat_id, voornamen, roepnaam, voorletters, achternaam FROM patient WHERE pat_id = :patient\n\
+         id: \"{{pat_id}}\"\ntemplate:\n{template}"
+    );
+    std::fs::write(set.join("patient.yaml"), mapping).expect("patient.yaml");
+    (dir, set)
+}
+
+const QUALIFIER: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier";
+
+/// `$value` writes a primitive with its own extensions: in a list, each extension stays with
+/// its own value, and a value that is null goes with its extensions (no qualifier without a
+/// name), in JSON (`given` beside an aligned `_given`) and in XML.
+#[test]
+fn primitives_keep_their_own_extensions() {
+    let template = format!(
+        "  name:\n    - family:\n        $value: \"{{achternaam}}\"\n        extension:\n          - {{url: http://hl7.org/fhir/StructureDefinition/humanname-own-name, valueString: \"{{achternaam}}\"}}\n\
+         \x20     given:\n\
+         \x20       - {{$value: \"{{voornamen}}\", extension: [{{url: {QUALIFIER}, valueCode: BR}}]}}\n\
+         \x20       - {{$value: \"{{roepnaam}}\", extension: [{{url: {QUALIFIER}, valueCode: CL}}]}}\n\
+         \x20       - \"{{achternaam}}\"\n\
+         \x20       - {{$value: \"{{voorletters}}\", extension: [{{url: {QUALIFIER}, valueCode: IN}}]}}\n"
+    );
+    let (_dir, set) = patient_set(&template);
+    let (set, diags) = load_set(&set);
+    let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
+    let set = set.unwrap_or_else(|| panic!("{}", shown.join("\n")));
+    let columns: Vec<String> =
+        ["pat_id", "voornamen", "roepnaam", "voorletters", "achternaam"].iter().map(|c| c.to_string()).collect();
+    let mut rows = dva_source_api::RowSet::new(columns);
+    // No call name: its qualifier must not move to the next name part.
+    rows.rows.push(vec![Value::Int(7), "Johanna Maria".into(), Value::Null, "J.M.".into(), "Jansen".into()]);
+    let ctx = EvalContext { time_zone: chrono_tz::Europe::Amsterdam, code_tables: &set.code_tables };
+    let (resources, problems) = build_resources(&set.mappings[0], &ScopeRows { rows, children: vec![] }, &ctx);
+    assert!(problems.is_empty(), "{problems:?}");
+    let name = &resources[0].json["name"][0];
+    assert_eq!(name["given"], json!(["Johanna Maria", "Jansen", "J.M."]));
+    let qualifiers: Vec<Json> =
+        name["_given"].as_array().expect("_given").iter().map(|g| g["extension"][0]["valueCode"].clone()).collect();
+    assert_eq!(qualifiers, vec![json!("BR"), Json::Null, json!("IN")]);
+    assert_eq!(name["_given"][1], Json::Null, "a plain item has a null beside it");
+    assert_eq!(name["family"], "Jansen");
+    assert_eq!(name["_family"]["extension"][0]["valueString"], "Jansen");
+    let xml = to_xml(FhirVersion::Stu3, &resources[0].json).expect("xml");
+    assert!(
+        xml.contains(&format!(
+            "<given value=\"Johanna Maria\"><extension url=\"{QUALIFIER}\"><valueCode value=\"BR\"/></extension></given><given value=\"Jansen\"/><given value=\"J.M.\">"
+        )),
+        "{xml}"
+    );
+}
+
+#[test]
+fn value_is_only_for_primitives_and_extensions_go_in_one_place() {
+    let cases = [
+        ("  name:\n    - $value: \"{achternaam}\"\n", "`$value` is only for primitives"),
+        ("  name:\n    - family: {text: \"{achternaam}\"}\n", "give it a value, or `$value:`"),
+        (
+            "  name:\n    - given: [{$value: \"{voornamen}\"}]\n      _given: [{id: x}]\n",
+            "give its extensions in one place",
+        ),
+    ];
+    for (template, expected) in cases {
+        let (_dir, set) = patient_set(template);
+        let (_, diags) = load_set(&set);
+        let shown: Vec<String> = diags.items.iter().map(ToString::to_string).collect();
+        assert!(shown.iter().any(|d| d.contains(expected)), "{template}: expected {expected:?} in {shown:?}");
+    }
 }
