@@ -9,8 +9,12 @@ pub type TableDecl = (&'static str, &'static str);
 /// The GP system's own tables, in creation order.
 const TABLES: &[TableDecl] = &[
     ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60)"),
-    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), voorletters VARCHAR(10), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2) NOT NULL, geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
-    ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
+    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), voorletters VARCHAR(10), voornamen VARCHAR(60), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2) NOT NULL, geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // Names as the Dutch civil registry (BRP) has them: the own family name (`achternaam`,
+    // its prefixes `voorvoegsels`), the partner's, and which the patient goes by
+    // (`naamgebruik`: E eigen, P partner, V partner then own, N own then partner); the given
+    // names (`voornamen`), the call name (`roepnaam`) and the initials.
+    ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
     ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc CHAR(3), titel VARCHAR(80), begindatum DATE, einddatum DATE, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), verwijderd CHAR(1) NOT NULL"),

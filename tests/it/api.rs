@@ -384,3 +384,69 @@ fn data_responses_are_not_for_caches() {
         assert_eq!(response.header("Cache-Control"), Some("no-store"), "{path}");
     }
 }
+
+/// Every name part as the EHR keeps it reaches the PGO: the family name the patient goes by
+/// (own, partner's, or both in the chosen order), its parts, and each given name part with its
+/// own qualifier. Compared for every demo patient with the row in the database.
+#[test]
+fn patient_names_are_served_as_the_ehr_keeps_them() {
+    use dva_source_api::{RowSource, Statement, Value};
+    let app = spawn_app();
+    let db = crate::harness::demo_db();
+    let source =
+        dva_source_diesel::SqliteSource::open(&db.path, dva_source_diesel::SourceLimits::default()).expect("open");
+    let text = |v: &Value| v.to_text().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let mut usages = BTreeSet::new();
+    for token in &db.tokens {
+        let sql = "SELECT voorvoegsels, achternaam, partner_voorvoegsels, partner_achternaam, naamgebruik, voornamen, \
+                   roepnaam, voorletters FROM patient WHERE bsn = ? AND verwijderd = 'N'";
+        let rows = source
+            .query(&Statement { sql: sql.into(), binds: vec![Value::from(token.bsn.as_str())] })
+            .expect("patient row")
+            .rows;
+        let row: Vec<Option<String>> = rows[0].iter().map(text).collect();
+        let joined = |prefix: &Option<String>, name: &Option<String>| {
+            [prefix.clone(), name.clone()].into_iter().flatten().collect::<Vec<_>>().join(" ")
+        };
+        let own = joined(&row[0], &row[1]);
+        let partner = row[3].as_ref().map(|_| joined(&row[2], &row[3]));
+        let usage = row[4].clone().unwrap_or_default();
+        let family = match (usage.as_str(), &partner) {
+            ("P", Some(p)) => p.clone(),
+            ("V", Some(p)) => format!("{p}-{own}"),
+            ("N", Some(p)) => format!("{own}-{p}"),
+            _ => own.clone(),
+        };
+        usages.insert(usage.clone());
+        let patient = &resources(&app.get("Patient", Some(&token.token)).body)[0];
+        let name = &patient["name"][0];
+        assert_eq!(name["family"], family.as_str(), "{}", token.bsn);
+        let part = |url: &str| {
+            name["_family"]["extension"]
+                .as_array()
+                .and_then(|e| e.iter().find(|x| x["url"] == url))
+                .and_then(|x| x["valueString"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(part("http://hl7.org/fhir/StructureDefinition/humanname-own-name"), row[1]);
+        assert_eq!(part("http://hl7.org/fhir/StructureDefinition/humanname-own-prefix"), row[0]);
+        assert_eq!(part("http://hl7.org/fhir/StructureDefinition/humanname-partner-name"), row[3]);
+        let expected_given: Vec<(String, &str)> = [(&row[5], "BR"), (&row[6], "CL"), (&row[7], "IN")]
+            .into_iter()
+            .filter_map(|(v, q)| v.clone().map(|v| (v, q)))
+            .collect();
+        let served_given: Vec<(String, &str)> = name["given"]
+            .as_array()
+            .expect("given")
+            .iter()
+            .zip(name["_given"].as_array().expect("_given"))
+            .map(|(g, e)| {
+                (g.as_str().unwrap_or_default().to_owned(), e["extension"][0]["valueCode"].as_str().unwrap_or(""))
+            })
+            .collect();
+        assert_eq!(served_given, expected_given, "{}", token.bsn);
+        let call = row[6].clone().or(row[5].clone()).or(row[7].clone());
+        assert_eq!(name["text"], format!("{} {family}", call.unwrap_or_default()).trim(), "{}", token.bsn);
+    }
+    assert!(usages.len() > 1, "the demo patients all go by their own name: {usages:?}");
+}

@@ -163,7 +163,7 @@ fn fragments_are_checked_where_they_are_used_and_written() {
         (
             "{{staff_name(m)}} AS huisarts_naam",
             "{{staff_nam(m)}} AS huisarts_naam",
-            "unknown SQL fragment `staff_nam` (defined under `sql:`: patient_name, practitioners_of_patient, staff_name)",
+            "unknown SQL fragment `staff_nam` (defined under `sql:`: family_name, patient_name, practitioners_of_patient, staff_name)",
         ),
         (
             "{{staff_name(m)}} AS huisarts_naam",
@@ -189,7 +189,11 @@ fn fragments_are_checked_where_they_are_used_and_written() {
     // A fragment that uses itself, through another, is stopped and reported in common.yaml.
     let (_dir, set, common) = copied();
     let common_yaml = common.join("common.yaml");
-    edit(&common_yaml, "{p}.achternaam)\n", "{p}.achternaam || {{loop}})\n  loop: \"{{patient_name(p)}}\"\n");
+    edit(
+        &common_yaml,
+        "{{family_name({p})}})\n",
+        "{{family_name({p})}} || {{loop}})\n  loop: \"{{patient_name(p)}}\"\n",
+    );
     let errors = refused(&set);
     has(&errors, &format!("{}:", common_yaml.display()));
     assert!(
@@ -324,7 +328,7 @@ fn a_change_in_the_common_folder_reloads_the_set_that_uses_it() {
     let common_yaml = common_of(&app.mappings).join("common.yaml");
     edit(
         &common_yaml,
-        "text: TRIM(COALESCE({m}.voorletters || ' ', '') || COALESCE({m}.voorvoegsels || ' ', '') || {m}.achternaam)",
+        "text: TRIM(COALESCE(COALESCE({m}.voornamen, {m}.voorletters) || ' ', '') || COALESCE({m}.voorvoegsels || ' ', '') || {m}.achternaam)",
         "text: UPPER({m}.achternaam)",
     );
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -193,6 +193,7 @@ pub(crate) fn reference_data(t: &mut Tables) {
                 Value::Int(1),
                 blank_null(agb),
                 (*initials).into(),
+                Value::Null,
                 blank_null(prefix),
                 (*name).into(),
                 (*role).into(),
@@ -209,6 +210,7 @@ pub(crate) fn reference_data(t: &mut Tables) {
             Value::Int(1),
             "01001199".into(),
             "X.".into(),
+            Value::Null,
             "".into(),
             "Vertrokken".into(),
             "HA".into(),
@@ -265,6 +267,11 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
     let email =
         rng.chance(60).then(|| Value::from(format!("{}.{}@example.nl", given.to_lowercase(), family.to_lowercase())));
     let registered = opts.anchor - Duration::days(rng.range(30, 20 * 365));
+    // Now and then a woman goes by her partner's name, before or after her own (drawn from
+    // the patient number, so the random stream of the record stays as it was).
+    let (partner_prefix, partner) = FAMILY[(i as usize / 9) % FAMILY.len()];
+    let usage = if female && i % 9 == 4 && partner != family { ["V", "N", "P"][(i as usize / 9) % 3] } else { "E" };
+    let partner = (usage != "E").then_some((partner_prefix, partner));
     let patient_row = |id: i64, deleted: bool, rng: &mut Rng| {
         vec![
             Value::Int(id),
@@ -273,6 +280,10 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
             blank_null(prefix),
             given.into(),
             format!("{}.", &given[..1]).into(),
+            given.into(),
+            opt(partner.and_then(|(prefix, _)| (!prefix.is_empty()).then(|| Value::from(prefix)))),
+            opt(partner.map(|(_, name)| Value::from(name))),
+            usage.into(),
             sex.into(),
             Value::Date(born),
             (*rng.pick(STREETS)).into(),

@@ -9,6 +9,7 @@
 mod bgz;
 pub mod fixture;
 mod gp;
+mod names;
 mod pdfa;
 mod shared;
 
@@ -20,6 +21,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use dva_source_api::Value;
 use fixture::Fixture;
+use names::Name;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -173,16 +175,17 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
         let role =
             roles.iter().find(|r| r.reference("practitioner") == Some(practitioner.literal_reference().as_str()));
         let practice = keys.get(role.and_then(|r| r.reference("organization"))).unwrap_or(1);
-        let name = practitioner.first("name");
+        let name = practitioner.first("name").map(Name::of).unwrap_or_default();
         t.add(
             "medewerker",
             vec![
                 Value::Int(key),
                 Value::Int(practice),
                 opt(identifier(practitioner, shared::AGB).map(Value::from)),
-                opt(name.and_then(initials).map(Value::from)),
-                opt(name.and_then(prefix).map(Value::from)),
-                name.and_then(|n| n.get("family")).unwrap_or("Onbekend").into(),
+                names::column(&name.initials),
+                names::column(&name.given),
+                names::column(&name.own_prefix),
+                name.own.as_deref().unwrap_or("Onbekend").into(),
                 // The role's specialty is not kept in the legacy table: every practitioner
                 // here is a doctor.
                 "HA".into(),
@@ -194,7 +197,7 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
     for patient in fixtures.of_type("Patient") {
         let key = t.next_id("patient");
         keys.insert(patient, key);
-        let name = patient.first("name");
+        let name = patient.first("name").map(Name::of).unwrap_or_default();
         let address = patient.first("address");
         let gp = patient.each("generalPractitioner").into_iter().find_map(|g| keys.get(g.get("reference")));
         t.add(
@@ -202,10 +205,14 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             vec![
                 Value::Int(key),
                 opt(bsn_by_patient.get(&patient.literal_reference()).map(|b| Value::from(b.as_str()))),
-                name.and_then(|n| n.get("family")).unwrap_or("Onbekend").into(),
-                opt(name.and_then(prefix).map(Value::from)),
-                opt(name.and_then(given_names).map(Value::from)),
-                opt(name.and_then(initials).map(Value::from)),
+                name.own.as_deref().unwrap_or("Onbekend").into(),
+                names::column(&name.own_prefix),
+                names::column(&name.given),
+                names::column(&name.initials),
+                names::column(&name.call),
+                names::column(&name.partner_prefix),
+                names::column(&name.partner),
+                opt(name.usage.map(Value::from)),
                 gender(patient).into(),
                 opt(patient.date("birthDate").map(Value::Date)),
                 opt(address.and_then(street).map(Value::from)),
@@ -228,36 +235,6 @@ fn identifier<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
 
 fn telecom<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
     f.each("telecom").into_iter().find(|t| t.get("system") == Some(system)).and_then(|t| t.get("value"))
-}
-
-const QUALIFIER: &str = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier";
-
-/// Given names with qualifier IN (initials), joined.
-fn initials(name: &fixture::Element) -> Option<String> {
-    let parts: Vec<&str> = name
-        .each("given")
-        .into_iter()
-        .filter(|g| g.ext(QUALIFIER).and_then(|q| q.get("valueCode")) == Some("IN"))
-        .filter_map(|g| g.value.as_deref())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
-/// Given names that are not initials.
-fn given_names(name: &fixture::Element) -> Option<String> {
-    let parts: Vec<&str> = name
-        .each("given")
-        .into_iter()
-        .filter(|g| g.ext(QUALIFIER).and_then(|q| q.get("valueCode")) != Some("IN"))
-        .filter_map(|g| g.value.as_deref())
-        .collect();
-    (!parts.is_empty()).then(|| parts.join(" "))
-}
-
-fn prefix(name: &fixture::Element) -> Option<&str> {
-    name.first("family")
-        .and_then(|f| f.ext("http://hl7.org/fhir/StructureDefinition/humanname-own-prefix"))
-        .and_then(|e| e.get("valueString"))
 }
 
 fn street(address: &fixture::Element) -> Option<&str> {

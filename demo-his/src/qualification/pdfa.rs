@@ -11,7 +11,8 @@
 //! itself.
 
 use super::fixture::{Element, Fixture};
-use super::{initials, prefix, Fixtures, Keys};
+use super::names::{self, Name};
+use super::{Fixtures, Keys};
 use crate::parts::documents;
 use crate::tables::{opt, yes_no, Tables};
 use anyhow::{bail, Context};
@@ -126,9 +127,9 @@ fn author_key(
     authors: &mut HashMap<(Option<String>, String), i64>,
     practitioner: &Element,
 ) -> Option<i64> {
-    let name = practitioner.first("name")?;
-    let family = name.get("family")?.to_owned();
-    let initials = initials(name);
+    let name = Name::of(practitioner.first("name")?);
+    let family = name.own.clone()?;
+    let initials = name.initials.clone();
     if let Some(key) = authors.get(&(initials.clone(), family.clone())) {
         return Some(*key);
     }
@@ -140,8 +141,9 @@ fn author_key(
             // Specialists who wrote letters: the legacy table wants a practice; the first.
             Value::Int(1),
             Value::Null,
-            opt(initials.clone().map(Value::from)),
-            opt(prefix(name).map(Value::from)),
+            names::column(&name.initials),
+            names::column(&name.given),
+            names::column(&name.own_prefix),
             Value::from(family.as_str()),
             "AS".into(),
             Value::Null,
