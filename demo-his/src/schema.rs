@@ -28,8 +28,12 @@ const TABLES: &[TableDecl] = &[
     // instruction (NHG table 25 `instructie_code`, its text `instructie`); the course
     // `gebruiksduur` in `gebruiksduur_eenheid` (D, W, M).
     ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), eenheid_code INTEGER, eenheid VARCHAR(20), periode INTEGER, periode_eenheid CHAR(1), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), instructie_code VARCHAR(10), instructie VARCHAR(100), gebruiksduur INTEGER, gebruiksduur_eenheid CHAR(1), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
-    ("allergie", "allergie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, thesaurus_code INTEGER, omschrijving VARCHAR(80), categorie CHAR(1), status CHAR(1), ernst CHAR(1), vastgelegd_op TIMESTAMP, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    ("allergie_reactie", "reactie_id INTEGER PRIMARY KEY, allergie_id INTEGER NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(80)"),
+    // An allergy: the allergen's code (`thesaurus_code`) in `codestelsel` (G G-Standaard
+    // stofnaam, H G-Standaard HPK, S SNOMED CT), categorie M/V/O/B, status A/I/H, ernst 1-3.
+    ("allergie", "allergie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, thesaurus_code INTEGER, codestelsel CHAR(1), omschrijving VARCHAR(80), categorie CHAR(1), status CHAR(1), ernst CHAR(1), begindatum DATE, laatste_reactie DATE, vastgelegd_op TIMESTAMP, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    // A reaction: what it was (SNOMED), to what (stof_*), how it showed (toelichting), when,
+    // how bad (ernst 1 licht, 2 matig, 3 ernstig).
+    ("allergie_reactie", "reactie_id INTEGER PRIMARY KEY, allergie_id INTEGER NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(80), stof_code INTEGER, stof_codestelsel CHAR(1), stof_omschrijving VARCHAR(80), toelichting VARCHAR(200), begin_tijd TIMESTAMP, ernst CHAR(1)"),
 ];
 
 /// The hospital-summary (BgZ) tables, filled by `parts::bgz`.

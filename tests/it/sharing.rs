@@ -137,7 +137,11 @@ fn an_own_file_may_not_shadow_a_shared_one_and_own_definitions_come_first() {
 fn use_names_a_folder_and_files_that_exist() {
     let (_dir, set, common) = copied();
     let service = set.join("service.yaml");
-    edit(&service, "[patient.yaml, practitioner.yaml, organization.yaml]", "[patient.yaml, patiënt.yaml, ../x.yaml]");
+    edit(
+        &service,
+        "[patient.yaml, practitioner.yaml, organization.yaml, allergyintolerance.yaml]",
+        "[patient.yaml, patiënt.yaml, ../x.yaml]",
+    );
     let errors = refused(&set);
     has(
         &errors,
@@ -272,8 +276,8 @@ fn a_token_path_searches_exactly_the_codings_the_template_writes() {
         );
     }
     // Codings written per child row cannot be searched in the parent's SQL.
-    let (_dir, set, _common) = copied();
-    let allergy = set.join("allergyintolerance.yaml");
+    let (_dir, set, common) = copied();
+    let allergy = common.join("allergyintolerance.yaml");
     let text = std::fs::read_to_string(&allergy).expect("read");
     let search_line = "search:\n";
     assert!(text.contains("$each"), "the allergy mapping has child rows");

@@ -457,19 +457,27 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
     // Allergies and their reactions.
     for _ in 0..rng.range(0, 2) {
         ids.allergie += 1;
-        let (category, _, code, name) = *rng.pick(ALLERGENS);
+        let (category, system, code, name) = *rng.pick(ALLERGENS);
         let noted = opts.anchor - Duration::days(rng.range(10, 10 * 365));
         let remark = rng.chance(30).then(|| Value::from("Geldt alleen voor dit merk"));
+        // Drawn in the order the row once drew them, so the random stream stays as it was.
+        let status = *rng.pick(&["A", "A", "I"]);
+        let severity = rng.chance(80).then(|| Value::from(rng.range(1, 3).to_string()));
         t.add(
             "allergie",
             vec![
                 Value::Int(ids.allergie),
                 Value::Int(pat_id),
                 Value::Int(code),
+                system.into(),
                 name.into(),
                 category.into(),
-                (*rng.pick(&["A", "A", "I"])).into(),
-                opt(rng.chance(80).then(|| Value::from(rng.range(1, 3).to_string()))),
+                status.into(),
+                opt(severity.clone()),
+                // Known since some months before it was recorded (drawn from the key, so the
+                // random stream stays as it was); last reacted when recorded.
+                Value::Date(noted - Duration::days(30 * (ids.allergie % 12))),
+                Value::Date(noted),
                 at(noted, rng.range(8 * 60, 17 * 60)),
                 opt(remark),
                 Value::Int(gp),
@@ -481,7 +489,19 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
             let (snomed, text) = *rng.pick(REACTIONS);
             t.add(
                 "allergie_reactie",
-                vec![Value::Int(ids.reactie), Value::Int(ids.allergie), snomed.into(), text.into()],
+                vec![
+                    Value::Int(ids.reactie),
+                    Value::Int(ids.allergie),
+                    snomed.into(),
+                    text.into(),
+                    // To the allergen itself, as bad as the allergy is graded.
+                    Value::Int(code),
+                    system.into(),
+                    name.into(),
+                    Value::Null,
+                    Value::Null,
+                    opt(severity.clone()),
+                ],
             );
         }
     }

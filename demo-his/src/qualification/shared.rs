@@ -1,7 +1,7 @@
 //! Fixtures that land in the GP tables whichever service they come from: allergies, medicine
 //! products and lab results; and the small conversions every loader uses.
 
-use super::fixture::Fixture;
+use super::fixture::{Element, Fixture};
 use super::{text, Fixtures, Keys};
 use crate::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -36,33 +36,47 @@ pub fn integer(v: Option<&str>) -> Value {
     opt(v.and_then(|v| v.parse::<i64>().ok()).map(Value::Int))
 }
 
-/// Allergies into `allergie` and `allergie_reactie`. This GP system codes medicines with the
-/// G-Standaard and the rest with SNOMED CT, by category: a SNOMED-coded allergy goes in as O
-/// (omgeving), so its code keeps the right code system.
+/// Allergies into `allergie` and `allergie_reactie`, with the code system each code came in.
 pub fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     for allergy in fixtures.of_type("AllergyIntolerance") {
-        let category = match (allergy.get("category"), allergy.code_in("code", SNOMED)) {
-            (Some("food"), _) => "V",
-            (_, Some(_)) => "O",
+        let category = match allergy.get("category") {
+            Some("food") => "V",
+            Some("environment") => "O",
+            Some("biologic") => "B",
             _ => "M",
         };
-        let severity = match allergy.get("criticality") {
-            Some("low") => "1",
-            Some("high") => "3",
-            _ => "2",
+        // The zib's own codes first: FHIR's values are coarser (matig and ernstig are both high).
+        let status = match (
+            allergy.code_in("clinicalStatus.extension.valueCodeableConcept", ACT_STATUS),
+            allergy.get("clinicalStatus"),
+        ) {
+            (Some("obsolete"), _) | (None, Some("inactive")) => "I",
+            (Some("completed"), _) | (None, Some("resolved")) => "H",
+            _ => "A",
         };
+        let severity = local_severity(allergy.code_in("criticality.extension.valueCodeableConcept", SNOMED)).or(
+            match allergy.get("criticality") {
+                Some("low") => Some("1"),
+                Some("high") => Some("3"),
+                _ => None,
+            },
+        );
+        let (system, code) = coded(allergy.first("code"));
         let key = t.next_id("allergie");
         t.add(
             "allergie",
             vec![
                 Value::Int(key),
                 keys.value(allergy.reference("patient")),
-                integer(allergy.get("code.coding.code")),
+                integer(code),
+                opt(system.map(Value::from)),
                 text(allergy.get("code.coding.display").or(allergy.get("code.text"))),
                 category.into(),
-                (if allergy.get("clinicalStatus") == Some("inactive") { "I" } else { "A" }).into(),
-                severity.into(),
-                timestamp(allergy.datetime("assertedDate").or(allergy.datetime("onsetDateTime"))),
+                status.into(),
+                opt(severity.map(Value::from)),
+                date(allergy.date("onsetDateTime")),
+                date(allergy.date("lastOccurrence")),
+                timestamp(allergy.datetime("assertedDate")),
                 text(allergy.get("note.text")),
                 keys.value(allergy.reference("recorder")),
                 yes_no(false),
@@ -70,16 +84,60 @@ pub fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
         );
         for reaction in allergy.each("reaction") {
             let id = t.next_id("allergie_reactie");
+            let (substance_system, substance) = coded(reaction.first("substance"));
+            let reaction_severity = local_severity(reaction.code_in("severity.extension.valueCodeableConcept", SNOMED))
+                .or(match reaction.get("severity") {
+                    Some("mild") => Some("1"),
+                    Some("moderate") => Some("2"),
+                    Some("severe") => Some("3"),
+                    _ => None,
+                });
             t.add(
                 "allergie_reactie",
                 vec![
                     Value::Int(id),
                     Value::Int(key),
                     text(reaction.code_in("manifestation", SNOMED)),
-                    text(reaction.get("description").or(reaction.get("manifestation.coding.display"))),
+                    text(reaction.get("manifestation.coding.display")),
+                    integer(substance),
+                    opt(substance_system.map(Value::from)),
+                    text(reaction.get("substance.coding.display")),
+                    text(reaction.get("description")),
+                    timestamp(reaction.datetime("onset")),
+                    opt(reaction_severity.map(Value::from)),
                 ],
             );
         }
+    }
+}
+
+const ACT_STATUS: &str = "http://hl7.org/fhir/v3/ActStatus";
+
+/// The local code system letter of a coded allergen (G-Standaard stofnaam or HPK, SNOMED CT)
+/// and the code.
+fn coded(concept: Option<&Element>) -> (Option<&'static str>, Option<&str>) {
+    let codings = concept.map(|c| c.each("coding")).unwrap_or_default();
+    codings
+        .iter()
+        .find_map(|c| {
+            let system = match c.get("system")? {
+                "urn:oid:2.16.840.1.113883.2.4.4.1.750" => "G",
+                HPK => "H",
+                SNOMED => "S",
+                _ => return None,
+            };
+            Some((Some(system), c.get("code")))
+        })
+        .unwrap_or((None, None))
+}
+
+/// The local severity (1 licht, 2 matig, 3 ernstig) of its SNOMED CT code.
+fn local_severity(snomed: Option<&str>) -> Option<&'static str> {
+    match snomed? {
+        "255604002" => Some("1"),
+        "6736007" => Some("2"),
+        "24484000" => Some("3"),
+        _ => None,
     }
 }
 
