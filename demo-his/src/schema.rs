@@ -65,8 +65,9 @@ const BGZ_TABLES: &[TableDecl] = &[
     // Medical devices, with the product: status A in gebruik, G niet meer in gebruik,
     // V aangevraagd, X aanvraag ingetrokken.
     ("hulpmiddel", "hulpmiddel_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(80) NOT NULL, serienummer VARCHAR(30), udi VARCHAR(60), udi_hrf VARCHAR(80), vervaldatum DATE, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, instelling_id INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
-    // Vaccinations given (status G) and advised (status A, `datum` is when it is due).
-    ("vaccinatie", "vaccinatie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, atc_code VARCHAR(8) NOT NULL, omschrijving VARCHAR(80) NOT NULL, status CHAR(1) NOT NULL, datum DATE, dosis INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
+    // Vaccinations given (status G) and advised (status A, `datum` is when it is due);
+    // `zelf_gegeven` J when the practice gave it, N when it was reported (by the patient, the GGD).
+    ("vaccinatie", "vaccinatie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, atc_code VARCHAR(8) NOT NULL, omschrijving VARCHAR(80) NOT NULL, status CHAR(1) NOT NULL, datum DATE, dosis INTEGER, med_id INTEGER, zelf_gegeven CHAR(1), toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
     // Procedures: soort O operatie, D diagnostisch, B behandeling; status U uitgevoerd,
     // P gepland, X geannuleerd.
     ("verrichting", "verrichting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, hulpmiddel_id INTEGER, instelling_id INTEGER, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),

@@ -956,6 +956,8 @@ fn vaccinations(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
                 date(day),
                 int(dose),
                 opt_int((status == "G").then(|| practice_staff(p, r))),
+                // COVID-19 vaccines were given by the GGD: recorded here, given elsewhere.
+                opt((status == "G").then(|| yes_no(k != 1))),
                 opt((k == 4 && status == "G").then(|| Value::from("Reis naar Zuid-Amerika"))),
                 yes_no(false),
             ],
