@@ -18,8 +18,13 @@ const TABLES: &[TableDecl] = &[
     ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc CHAR(3), titel VARCHAR(80), begindatum DATE, einddatum DATE, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), verwijderd CHAR(1) NOT NULL"),
-    ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3)"),
-    ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(20), afname TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // A diagnostic test (NHG table 45): `soort` L laboratorium, V vitale functie (measured in
+    // the practice), B beeldvorming and other diagnostics.
+    ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3), soort CHAR(1) NOT NULL"),
+    // A result: `uitslag` as text (a number with a decimal comma, or words), a coded result's
+    // NHG table 45 result code (`uitslag_code`), the lab's flag (`interpretatie`, HL7 table
+    // 0078: H, L, N, ...), where it was measured (`lokatie`, SNOMED CT, and `lokatie_tekst`).
+    ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(200), uitslag_code VARCHAR(10), interpretatie VARCHAR(4), lokatie VARCHAR(18), lokatie_tekst VARCHAR(60), afname TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
     // A prescription's dosage as the GP system keeps it: `dosering` the text the patient reads;
     // `frequentie` times per `periode` `periode_eenheid` (U uur, D dag, W week, M maand, J jaar);

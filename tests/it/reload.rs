@@ -11,7 +11,11 @@ const MARKER: &str = "bevinding betreffende laboratoriumonderzoek";
 
 /// The category display of the first lab Observation the server returns.
 fn served_display(base: &str, token: &str) -> String {
-    let reply = get_url(&format!("{base}/Observation?code=http://loinc.org|&_count=1"), Some(token), None);
+    let reply = get_url(
+        &format!("{base}/Observation?category=http://snomed.info/sct|49581000146104&_count=1"),
+        Some(token),
+        None,
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     resources(&reply.body)
         .first()

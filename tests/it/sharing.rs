@@ -167,7 +167,7 @@ fn fragments_are_checked_where_they_are_used_and_written() {
         (
             "{{staff_name(m)}} AS huisarts_naam",
             "{{staff_nam(m)}} AS huisarts_naam",
-            "unknown SQL fragment `staff_nam` (defined under `sql:`: family_name, patient_name, practitioners_of_patient, staff_name)",
+            "unknown SQL fragment `staff_nam` (defined under `sql:`: family_name, patient_name, practitioners_of_patient, result_value, staff_name)",
         ),
         (
             "{{staff_name(m)}} AS huisarts_naam",
@@ -247,12 +247,7 @@ fn a_token_path_searches_exactly_the_codings_the_template_writes() {
     assert_eq!(matches.len(), 2);
 
     let cases = [
-        (
-            "path: category",
-            "path: interpretation",
-            "interpretation",
-            "the template writes no codings at `interpretation`",
-        ),
+        ("path: category", "path: method", "method", "the template writes no codings at `method`"),
         (
             "path: category",
             "path: category\n    match: []",

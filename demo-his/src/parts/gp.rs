@@ -219,7 +219,9 @@ pub(crate) fn reference_data(t: &mut Tables) {
         ],
     );
     for (code, name, unit, loinc, low, high, material) in TESTS {
-        let row = [*code, *name, *unit, *loinc, *low, *high, *material];
+        // Without a material it is measured in the practice: a vital sign.
+        let kind = if material.is_empty() { "V" } else { "L" };
+        let row = [*code, *name, *unit, *loinc, *low, *high, *material, kind];
         t.add("bepaling", row.iter().map(|v| blank_null(v)).collect());
     }
     for (hpk, prk, name, form, ..) in MEDICINES {
@@ -399,7 +401,11 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
                 opt(episode),
                 Value::Int(gp),
                 code.into(),
-                opt(result),
+                opt(result.clone()),
+                Value::Null,
+                opt(flag(test, result.as_ref()).map(Value::from)),
+                Value::Null,
+                Value::Null,
                 at(day, rng.range(7 * 60 + 30, 11 * 60)),
                 status.into(),
                 yes_no(rng.chance(3)),
@@ -517,6 +523,20 @@ fn contacts_or_default(contacts: &[(i64, i64, i64, NaiveDate, i64)], gp: i64, an
         return vec![(None, None, gp, anchor - Duration::days(30), 9 * 60)];
     }
     contacts.iter().map(|c| (Some(c.0), Some(c.1), c.2, c.3, c.4)).collect()
+}
+
+/// The lab's flag on a result outside the test's reference range: H above, L below.
+fn flag(test: usize, result: Option<&Value>) -> Option<&'static str> {
+    let number = |s: &str| s.replace(',', ".").parse::<f64>().ok();
+    let value = result.and_then(|v| v.to_text()).and_then(|t| number(&t))?;
+    let (.., low, high, _) = TESTS[test];
+    if number(high).is_some_and(|h| value > h) {
+        Some("H")
+    } else if number(low).is_some_and(|l| value < l) {
+        Some("L")
+    } else {
+        None
+    }
 }
 
 /// A plausible result as the HIS stores it: text, with a decimal comma.

@@ -141,6 +141,21 @@ fn local_severity(snomed: Option<&str>) -> Option<&'static str> {
     }
 }
 
+const NHG_45_RESULTS: &str =
+    "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen#resultaten";
+
+/// `bepaling.soort` of a result: V a vital sign, L a lab test, B another diagnostic result.
+fn kind_of_test(o: &Fixture) -> &'static str {
+    let categories = o.each("category.coding");
+    if categories.iter().any(|c| c.get("code") == Some("vital-signs")) {
+        "V"
+    } else if o.profile().is_some_and(|p| p.ends_with("gp-DiagnosticResult")) {
+        "B"
+    } else {
+        "L"
+    }
+}
+
 /// Medicine products into `middel`, keyed by their G-Standaard HPK; articles without one get
 /// negative local numbers (the mappings leave those out of the HPK coding). A product two
 /// services share is written once.
@@ -205,6 +220,7 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
                 comma(o.get("referenceRange.low.value")),
                 comma(o.get("referenceRange.high.value")),
                 opt(material(fixtures, o).map(Value::from)),
+                kind_of_test(o).into(),
             ],
         );
     }
@@ -215,6 +231,7 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
         .or(o.get("valueString").map(str::to_owned))
         .or(o.get("valueCodeableConcept.coding.display").map(str::to_owned))
         .or(o.get("valueCodeableConcept.text").map(str::to_owned));
+    let result_code = o.code_in("valueCodeableConcept", NHG_45_RESULTS);
     let key = t.next_id("labuitslag");
     keys.insert(o, key);
     t.add(
@@ -227,6 +244,10 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
             keys.value(o.reference("performer")),
             code.into(),
             opt(result.map(Value::from)),
+            text(result_code),
+            text(o.code_in("interpretation", "http://hl7.org/fhir/v2/0078")),
+            text(o.code_in("bodySite", SNOMED)),
+            text(o.get("bodySite.text")),
             timestamp(o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start"))),
             (if o.get("status") == Some("preliminary") { "V" } else { "D" }).into(),
             yes_no(false),
