@@ -33,6 +33,11 @@ const TABLES: &[TableDecl] = &[
     // instruction (NHG table 25 `instructie_code`, its text `instructie`); the course
     // `gebruiksduur` in `gebruiksduur_eenheid` (D, W, M).
     ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), eenheid_code INTEGER, eenheid VARCHAR(20), periode INTEGER, periode_eenheid CHAR(1), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), instructie_code VARCHAR(10), instructie VARCHAR(100), gebruiksduur INTEGER, gebruiksduur_eenheid CHAR(1), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // Business identifiers the practice received with a record (from the lab, a hospital, an
+    // earlier system), by table (`tabel`, or what the row is: `monster` for a result's
+    // specimen) and key: the PGO recognises a record by them. A record without one is known by
+    // its own key.
+    ("kenmerk", "tabel VARCHAR(20) NOT NULL, sleutel INTEGER NOT NULL, systeem VARCHAR(120) NOT NULL, waarde VARCHAR(64) NOT NULL, PRIMARY KEY (tabel, sleutel)"),
     // An allergy: the allergen's code (`thesaurus_code`) in `codestelsel` (G G-Standaard
     // stofnaam, H G-Standaard HPK, S SNOMED CT), categorie M/V/O/B, status A/I/H, ernst 1-3.
     ("allergie", "allergie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, thesaurus_code INTEGER, codestelsel CHAR(1), omschrijving VARCHAR(80), categorie CHAR(1), status CHAR(1), ernst CHAR(1), begindatum DATE, laatste_reactie DATE, vastgelegd_op TIMESTAMP, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
@@ -151,7 +156,8 @@ pub fn column_names(declaration: &'static str) -> Vec<&'static str> {
             '(' => depth += 1,
             ')' => depth -= 1,
             ',' if depth == 0 => {
-                if let Some(name) = declaration[start..i].split_whitespace().next() {
+                // A table constraint (`PRIMARY KEY (a, b)`) is not a column.
+                if let Some(name) = declaration[start..i].split_whitespace().next().filter(|n| *n != "PRIMARY") {
                     names.push(name);
                 }
                 start = i + 1;

@@ -7,7 +7,7 @@
 
 use super::fixture::{Element, Fixture};
 use super::shared::{comma, date, integer, timestamp, AGB, LOINC, SNOMED, URA};
-use super::{shared, text, Fixtures, Keys};
+use super::{identify, shared, text, Fixtures, Keys};
 use crate::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
 use dva_source_api::Value;
@@ -174,6 +174,7 @@ fn problems(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
         let Some(code) = code else { continue };
         let site = condition.first("bodySite");
         let key = t.next_id("probleem");
+        identify(t, "probleem", key, condition);
         keys.insert(condition, key);
         t.add(
             "probleem",
@@ -227,6 +228,9 @@ fn devices(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Local) 
         });
         let start = usage.and_then(|u| u.date("whenUsed.start").or(u.date("occurrenceDateTime")));
         let key = t.next_id("hulpmiddel");
+        if let Some(usage) = usage {
+            identify(t, "hulpmiddel", key, usage);
+        }
         keys.insert(device, key);
         t.add(
             "hulpmiddel",
@@ -271,6 +275,7 @@ fn coverage(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
             None => "Z",
         };
         let key = t.next_id("verzekering");
+        identify(t, "verzekering", key, coverage);
         t.add(
             "verzekering",
             vec![
@@ -294,6 +299,7 @@ fn coverage(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
 fn directives(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     for consent in fixtures.of_type("Consent") {
         let key = t.next_id("wilsverklaring");
+        identify(t, "wilsverklaring", key, consent);
         let patient = keys.value(consent.reference("patient"));
         let row = if profile(consent) == "zib-TreatmentDirective" {
             let verification = consent.ext(&format!("{SD}zib-TreatmentDirective-Verification"));
@@ -360,8 +366,9 @@ struct Meting<'a> {
     staff: Value,
 }
 
-fn add_meting(t: &mut Tables, patient: Value, m: Meting<'_>) {
+fn add_meting(t: &mut Tables, patient: Value, m: Meting<'_>, source: &Fixture) {
     let key = t.next_id("meting");
+    identify(t, "meting", key, source);
     let [value, value2, code, code2] = m.values;
     t.add(
         "meting",
@@ -505,13 +512,14 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
             }
             _ => continue,
         };
-        add_meting(t, patient, m);
+        add_meting(t, patient, m, o);
     }
 }
 
 fn nutrition_and_alerts(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     for advice in fixtures.of_type("NutritionOrder") {
         let key = t.next_id("voedingsadvies");
+        identify(t, "voedingsadvies", key, advice);
         t.add(
             "voedingsadvies",
             vec![
@@ -534,6 +542,7 @@ fn nutrition_and_alerts(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     }
     for flag in fixtures.of_type("Flag") {
         let key = t.next_id("waarschuwing");
+        identify(t, "waarschuwing", key, flag);
         t.add(
             "waarschuwing",
             vec![
@@ -595,6 +604,7 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Loca
         };
         let d = dosage(usage.first("dosage"));
         let key = t.next_id("medicatiegebruik");
+        identify(t, "medicatiegebruik", key, usage);
         t.add(
             "medicatiegebruik",
             vec![
@@ -627,6 +637,7 @@ fn medication(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Loca
             .and_then(|e| e.get("valueDuration.value"))
             .and_then(|v| v.parse::<i64>().ok());
         let key = t.next_id("toedieningsafspraak");
+        identify(t, "toedieningsafspraak", key, agreement);
         t.add(
             "toedieningsafspraak",
             vec![
@@ -659,6 +670,7 @@ fn vaccinations(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
     for given in fixtures.of_type("Immunization") {
         let Some(code) = given.code_in("vaccineCode", atc) else { continue };
         let key = t.next_id("vaccinatie");
+        identify(t, "vaccinatie", key, given);
         t.add(
             "vaccinatie",
             vec![
@@ -685,6 +697,7 @@ fn vaccinations(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
                 .find_map(|c| c.date("value"))
                 .or(recommendation.date("date"));
             let key = t.next_id("vaccinatie");
+            identify(t, "vaccinatie", key, advice);
             t.add(
                 "vaccinatie",
                 vec![
@@ -735,6 +748,7 @@ fn procedures(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
             other => (Value::Null, keys.value(other)),
         };
         let key = t.next_id("verrichting");
+        identify(t, "verrichting", key, procedure);
         t.add(
             "verrichting",
             vec![
@@ -764,6 +778,7 @@ fn encounters(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
         // The legacy table keeps a problem as the reason; a procedure there is left out.
         let diagnosis = encounter.reference("diagnosis.condition").filter(|r| r.starts_with("Condition/"));
         let key = t.next_id("opname");
+        identify(t, "opname", key, encounter);
         t.add(
             "opname",
             vec![
@@ -794,6 +809,7 @@ fn appointments(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local)
             .and_then(|r| fixtures.get(r))
             .and_then(|l| l.reference("managingOrganization"));
         let key = t.next_id("afspraak");
+        identify(t, "afspraak", key, appointment);
         t.add(
             "afspraak",
             vec![

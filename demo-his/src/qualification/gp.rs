@@ -4,7 +4,7 @@
 //! report of each contact from its journal lines (composition.yaml).
 
 use super::fixture::Element;
-use super::{shared, text, Fixtures, Keys};
+use super::{identify, shared, text, Fixtures, Keys};
 use crate::tables::{opt, yes_no, Tables};
 use dva_source_api::Value;
 
@@ -28,6 +28,7 @@ fn episode_of(f: &Element, keys: &Keys) -> Value {
 fn episodes(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for episode in fixtures.of_type("EpisodeOfCare") {
         let key = t.next_id("episode");
+        identify(t, "episode", key, episode);
         keys.insert(episode, key);
         let condition = episode.reference("diagnosis.condition").and_then(|r| fixtures.get(r));
         // The legacy table keeps the ICPC-1 main code only (3 characters).
@@ -57,6 +58,7 @@ fn episodes(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
 fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for encounter in fixtures.of_type("Encounter") {
         let key = t.next_id("contact");
+        identify(t, "contact", key, encounter);
         keys.insert(encounter, key);
         let start = encounter.datetime("period.start");
         let minutes =
@@ -83,6 +85,7 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for observation in fixtures.of_type("Observation") {
         if let Some(soep) = observation.code_in("code", JOURNAL_LINE_TYPES) {
             let key = t.next_id("journaalregel");
+            identify(t, "journaalregel", key, observation);
             keys.insert(observation, key);
             t.add(
                 "journaalregel",

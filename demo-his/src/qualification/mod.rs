@@ -261,6 +261,14 @@ fn gender(f: &Fixture) -> &'static str {
     }
 }
 
+/// Keeps the fixture's business identifier (its first) for row `key` of `kind` in `kenmerk`.
+pub(super) fn identify(t: &mut Tables, kind: &'static str, key: i64, fixture: &fixture::Element) {
+    let Some(identifier) = fixture.first("identifier") else { return };
+    if let (Some(system), Some(value)) = (identifier.get("system"), identifier.get("value")) {
+        t.add("kenmerk", vec![kind.into(), Value::Int(key), system.into(), value.into()]);
+    }
+}
+
 /// Text, or NULL when absent or empty.
 pub fn text(v: Option<&str>) -> Value {
     blank_null(v.unwrap_or_default())

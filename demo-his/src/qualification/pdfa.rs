@@ -12,7 +12,7 @@
 
 use super::fixture::{Element, Fixture};
 use super::names::{self, Name};
-use super::{Fixtures, Keys};
+use super::{identify, Fixtures, Keys};
 use crate::parts::documents;
 use crate::tables::{opt, yes_no, Tables};
 use anyhow::{bail, Context};
@@ -73,6 +73,7 @@ fn document(
     let attachment = doc.first("content.attachment").context("no content.attachment")?;
     let title = attachment.get("title").or_else(|| doc.get("description")).unwrap_or("Document");
     let key = t.next_id("document");
+    identify(t, "document", key, doc);
     keys.insert(doc, key);
     let content = match attachment.get("url") {
         Some(url) if url.starts_with("Binary/") => match fixtures.get(url) {

@@ -2,7 +2,7 @@
 //! products and lab results; and the small conversions every loader uses.
 
 use super::fixture::{Element, Fixture};
-use super::{text, Fixtures, Keys};
+use super::{identify, text, Fixtures, Keys};
 use crate::tables::{opt, yes_no, Tables};
 use chrono::{NaiveDate, NaiveDateTime};
 use dva_source_api::Value;
@@ -63,6 +63,7 @@ pub fn allergies(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
         );
         let (system, code) = coded(allergy.first("code"));
         let key = t.next_id("allergie");
+        identify(t, "allergie", key, allergy);
         t.add(
             "allergie",
             vec![
@@ -233,6 +234,10 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
         .or(o.get("valueCodeableConcept.text").map(str::to_owned));
     let result_code = o.code_in("valueCodeableConcept", NHG_45_RESULTS);
     let key = t.next_id("labuitslag");
+    identify(t, "labuitslag", key, o);
+    if let Some(specimen) = o.reference("specimen").and_then(|r| fixtures.get(r)) {
+        identify(t, "monster", key, specimen);
+    }
     keys.insert(o, key);
     t.add(
         "labuitslag",
@@ -266,6 +271,7 @@ pub fn prescription(
     episode: Value,
 ) -> i64 {
     let key = t.next_id("voorschrift");
+    identify(t, "voorschrift", key, request);
     let period = request.ext(&format!("{SD}zib-Medication-PeriodOfUse"));
     let duration = request.ext(&format!("{SD}zib-MedicationUse-Duration"));
     let d = request.first("dosageInstruction");
