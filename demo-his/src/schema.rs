@@ -107,9 +107,12 @@ const BGZ_INDEXES: &[TableDecl] = &[
 
 /// Documents, filled by `parts::documents`.
 /// `inhoud` is declared `BLOB`; `schema::ddl` writes the binary type of each database.
+/// `taal` is the document's language (nl, en), `vertrouwelijkheid` HL7's confidentiality (N
+/// normal, R restricted, V very restricted), `uniek_systeem`/`uniek_kenmerk` the id the
+/// document was created with (kept wherever it is copied to).
 const DOCUMENT_TABLES: &[TableDecl] = &[(
     "document",
-    "doc_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(10) NOT NULL, titel VARCHAR(200), aangemaakt_op TIMESTAMP, auteur_id INTEGER, status CHAR(1) NOT NULL, bestandsnaam VARCHAR(120), mime_type VARCHAR(60), grootte INTEGER, inhoud BLOB, verwijderd CHAR(1) NOT NULL",
+    "doc_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(10) NOT NULL, titel VARCHAR(200), aangemaakt_op TIMESTAMP, auteur_id INTEGER, status CHAR(1) NOT NULL, bestandsnaam VARCHAR(120), mime_type VARCHAR(60), grootte INTEGER, inhoud BLOB, omschrijving VARCHAR(200), taal VARCHAR(5), vertrouwelijkheid CHAR(1), uniek_systeem VARCHAR(120), uniek_kenmerk VARCHAR(100), verwijderd CHAR(1) NOT NULL",
 )];
 const DOCUMENT_INDEXES: &[TableDecl] = &[("document", "pat_id")];
 

@@ -10,7 +10,9 @@
 //! What is still lost or changed is listed per service, type and element in
 //! `tests/fidelity/gaps.tsv`, each with its reason. The test fails on a loss or change that is
 //! not listed, and on a listed one that no longer happens, so the list can only shrink.
-//! `UPDATE_GAPS=1` rewrites it from a run, keeping the reasons already written. The figures
+//! `UPDATE_GAPS=1` rewrites it from a run, keeping the reasons already written;
+//! `FIDELITY_DETAIL=<element path>` prints, for that element, what each fixture and its served
+//! resource hold (the fixtures' synthetic test patients only). The figures
 //! per type go to `target/fidelity.txt` (scripts/test prints them).
 
 use crate::conformance::{qualification_server_on, SCRIPTS};
@@ -309,7 +311,8 @@ fn compare(fixture: &Fixture, served: &Element, translate: &HashMap<String, Stri
     }
     let mut ours: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (path, value) in leaves(&fixture.root) {
-        let value = if path.ends_with("reference") { translate.get(&value).cloned().unwrap_or(value) } else { value };
+        // A reference, or a url that is one (an attachment's `Binary/...`), by its target.
+        let value = translate.get(&value).cloned().unwrap_or(value);
         ours.entry(path).or_default().push(value);
     }
     let mut c = Comparison::default();
@@ -326,6 +329,9 @@ fn compare(fixture: &Fixture, served: &Element, translate: &HashMap<String, Stri
             }
         }
         c.values += values.len();
+        if missing > 0 && std::env::var("FIDELITY_DETAIL").is_ok_and(|d| d == path) {
+            eprintln!("{}: {path}: fixture {values:?}, served {pool:?}", fixture.id);
+        }
         let changed = missing.min(pool.len());
         c.changed.extend(std::iter::repeat_n(path.clone(), changed));
         c.lost.extend(std::iter::repeat_n(path, missing - changed));

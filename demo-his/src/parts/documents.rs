@@ -104,6 +104,12 @@ fn add(
             "application/pdf".into(),
             Value::Int(pdf.len() as i64),
             Value::Bytes(pdf),
+            title.into(),
+            "nl".into(),
+            // The infectious-disease consults are marked very restricted (for the patient only).
+            (if code == "CONINF" { "V" } else { "N" }).into(),
+            Value::Null,
+            Value::Null,
             yes_no(deleted),
         ],
     );

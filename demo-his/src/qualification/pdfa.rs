@@ -12,7 +12,7 @@
 
 use super::fixture::{Element, Fixture};
 use super::names::{self, Name};
-use super::{identify, Fixtures, Keys};
+use super::{identify, text, Fixtures, Keys};
 use crate::parts::documents;
 use crate::tables::{opt, yes_no, Tables};
 use anyhow::{bail, Context};
@@ -108,6 +108,13 @@ fn document(
             attachment.get("contentType").unwrap_or("application/pdf").into(),
             opt(content.as_ref().map(|c| Value::Int(c.len() as i64))),
             opt(content.map(Value::Bytes)),
+            text(doc.get("description")),
+            text(attachment.get("language")),
+            text(doc.code_in("securityLabel", "http://hl7.org/fhir/v3/Confidentiality")),
+            // Not the fixture's masterIdentifier: the scripts warn when a server echoes it
+            // (the server's documents are its own); the mapping gives each its own.
+            Value::Null,
+            Value::Null,
             yes_no(false),
         ],
     );
