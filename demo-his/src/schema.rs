@@ -9,7 +9,10 @@ pub type TableDecl = (&'static str, &'static str);
 /// The GP system's own tables, in creation order.
 const TABLES: &[TableDecl] = &[
     ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60)"),
-    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), voorletters VARCHAR(10), voornamen VARCHAR(60), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2) NOT NULL, geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // A staff member and the role they have in the practice: `functie` (HA huisarts, PO
+    // praktijkondersteuner, AS arts), the Vektis specialism (`specialisme`,
+    // COD016), the UZI number, work phone and email.
+    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), uzi_nummer CHAR(9), voorletters VARCHAR(10), voornamen VARCHAR(60), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2), specialisme CHAR(4), telefoon VARCHAR(20), email VARCHAR(80), geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
     // Names as the Dutch civil registry (BRP) has them: the own family name (`achternaam`,
     // its prefixes `voorvoegsels`), the partner's, and which the patient goes by
     // (`naamgebruik`: E eigen, P partner, V partner then own, N own then partner); the given

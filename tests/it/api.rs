@@ -16,6 +16,7 @@ pub const MAPPED_TYPES: &[&str] = &[
     "Organization",
     "Patient",
     "Practitioner",
+    "PractitionerRole",
     "Specimen",
 ];
 

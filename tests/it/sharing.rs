@@ -139,7 +139,7 @@ fn use_names_a_folder_and_files_that_exist() {
     let service = set.join("service.yaml");
     edit(
         &service,
-        "[patient.yaml, practitioner.yaml, organization.yaml, allergyintolerance.yaml]",
+        "[patient.yaml, practitioner.yaml, organization.yaml, allergyintolerance.yaml, practitionerrole.yaml]",
         "[patient.yaml, patiënt.yaml, ../x.yaml]",
     );
     let errors = refused(&set);

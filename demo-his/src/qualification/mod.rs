@@ -175,6 +175,11 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
         let role =
             roles.iter().find(|r| r.reference("practitioner") == Some(practitioner.literal_reference().as_str()));
         let practice = keys.get(role.and_then(|r| r.reference("organization"))).unwrap_or(1);
+        if let Some(role) = role {
+            // The role is a row's role, not a row: its identifier is kept for the staff member.
+            keys.insert(role, key);
+            identify(t, "rol", key, role);
+        }
         let name = practitioner.first("name").map(Name::of).unwrap_or_default();
         t.add(
             "medewerker",
@@ -182,14 +187,17 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 Value::Int(key),
                 Value::Int(practice),
                 opt(identifier(practitioner, shared::AGB).map(Value::from)),
+                opt(identifier(practitioner, UZI).map(Value::from)),
                 names::column(&name.initials),
                 names::column(&name.given),
                 names::column(&name.own_prefix),
                 name.own.as_deref().unwrap_or("Onbekend").into(),
-                // The role's specialty is not kept in the legacy table: every practitioner
-                // here is a doctor.
-                "HA".into(),
-                gender(practitioner).into(),
+                // The role as recorded: a UZI role code the table knows, a Vektis specialism.
+                opt(role.and_then(|r| r.code_in("specialty", UZI_ROLE)).and_then(local_function).map(Value::from)),
+                opt(role.and_then(|r| r.code_in("specialty", VEKTIS)).map(Value::from)),
+                opt(telecom(practitioner, "phone").or_else(|| role.and_then(|r| telecom(r, "phone"))).map(Value::from)),
+                opt(telecom(practitioner, "email").or_else(|| role.and_then(|r| telecom(r, "email"))).map(Value::from)),
+                opt(gender(practitioner).map(Value::from)),
                 yes_no(false),
             ],
         );
@@ -213,7 +221,7 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 names::column(&name.partner_prefix),
                 names::column(&name.partner),
                 opt(name.usage.map(Value::from)),
-                gender(patient).into(),
+                opt(gender(patient).map(Value::from)),
                 opt(patient.date("birthDate").map(Value::Date)),
                 opt(address.and_then(street).map(Value::from)),
                 opt(address.and_then(house_number).map(Value::from)),
@@ -253,11 +261,25 @@ fn house_number(address: &fixture::Element) -> Option<&str> {
 }
 
 /// The legacy sex code: M, V (vrouw) or O.
-fn gender(f: &Fixture) -> &'static str {
-    match f.get("gender") {
-        Some("male") => "M",
-        Some("female") => "V",
-        _ => "O",
+fn gender(f: &Fixture) -> Option<&'static str> {
+    match f.get("gender")? {
+        "male" => Some("M"),
+        "female" => Some("V"),
+        _ => Some("O"),
+    }
+}
+
+const UZI: &str = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers";
+const UZI_ROLE: &str = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode";
+const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
+
+/// `medewerker.functie` for a UZI role code.
+fn local_function(uzi_role: &str) -> Option<&'static str> {
+    match uzi_role {
+        "01.015" => Some("HA"),
+        "01.000" => Some("AS"),
+        "30.000" => Some("PO"),
+        _ => None,
     }
 }
 
