@@ -18,7 +18,11 @@ const TABLES: &[TableDecl] = &[
     // (`naamgebruik`: E eigen, P partner, V partner then own, N own then partner); the given
     // names (`voornamen`), the call name (`roepnaam`) and the initials.
     ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
-    ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc CHAR(3), titel VARCHAR(80), begindatum DATE, einddatum DATE, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // An episode (ICPC-1 NL problem, `icpc` with its subcode such as L86.01): its title, the
+    // diagnosis it stands for (`diagnose`, of `soort` D diagnose or K klacht, recorded by
+    // `med_id`), status A actief / B beeindigd, and `attentie` J when the GP marked it an alert (from
+    // `attentie_sinds` until `attentie_tot`).
+    ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc VARCHAR(6), titel VARCHAR(80), diagnose VARCHAR(80), soort CHAR(1), begindatum DATE, einddatum DATE, status CHAR(1), attentie CHAR(1), attentie_sinds DATE, attentie_tot DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), verwijderd CHAR(1) NOT NULL"),
     // A diagnostic test (NHG table 45): `soort` L laboratorium, V vitale functie (measured in

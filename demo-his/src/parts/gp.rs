@@ -333,9 +333,16 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
                 Value::Int(pat_id),
                 code.into(),
                 title.into(),
+                title.into(),
+                (if code.starts_with('L') || code.starts_with('R') { "K" } else { "D" }).into(),
                 Value::Date(start),
                 opt(end.map(Value::Date)),
                 (if end.is_some() { "B" } else { "A" }).into(),
+                // Atrial fibrillation and diabetes are alerts for whoever treats the patient.
+                yes_no(matches!(code, "K78" | "T90")),
+                opt(matches!(code, "K78" | "T90").then_some(Value::Date(start))),
+                Value::Null,
+                Value::Int(gp),
                 yes_no(deleted),
             ],
         );

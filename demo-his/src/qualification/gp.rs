@@ -21,6 +21,8 @@ pub(super) fn load(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) -> anyh
 }
 
 /// The episode an element's context extension points to.
+const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
+
 fn episode_of(f: &Element, keys: &Keys) -> Value {
     keys.value(f.ext(EPISODE_CONTEXT).and_then(|e| e.reference("valueReference")))
 }
@@ -31,10 +33,26 @@ fn episodes(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
         identify(t, "episode", key, episode);
         keys.insert(episode, key);
         let condition = episode.reference("diagnosis.condition").and_then(|r| fixtures.get(r));
-        // The legacy table keeps the ICPC-1 main code only (3 characters).
-        let icpc = condition
-            .and_then(|c| c.code_in("code", "http://hl7.org/fhir/sid/icpc-1-nl"))
-            .map(|c| c.chars().take(3).collect::<String>());
+        let icpc = condition.and_then(|c| c.code_in("code", ICPC));
+        let reference = episode.literal_reference();
+        let alert = fixtures.of_type("Flag").find(|f| {
+            f.ext("http://hl7.org/fhir/StructureDefinition/flag-detail").and_then(|e| e.reference("valueReference"))
+                == Some(reference.as_str())
+        });
+        // The diagnosis and the alert are the episode's: their identifiers are kept for it.
+        if let Some(condition) = condition {
+            identify(t, "diagnose", key, condition);
+        }
+        if let Some(alert) = alert {
+            identify(t, "attentie", key, alert);
+        }
+        let alert_period = alert.map(|a| (a.date("period.start"), a.date("period.end")));
+        let alert = alert.is_some();
+        let kind = match condition.and_then(|c| c.code_in("category", shared::SNOMED)) {
+            Some("409586006") => Some("K"),
+            Some(_) => Some("D"),
+            None => None,
+        };
         let title = episode
             .ext("http://nictiz.nl/fhir/StructureDefinition/EpisodeOfCare-Title")
             .and_then(|e| e.get("valueString"));
@@ -44,11 +62,17 @@ fn episodes(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
             vec![
                 Value::Int(key),
                 keys.value(episode.reference("patient")),
-                opt(icpc.map(Value::from)),
+                text(icpc),
                 text(title),
+                text(condition.and_then(|c| c.get("code.coding.display"))),
+                opt(kind.map(Value::from)),
                 opt(episode.date("period.start").map(Value::Date)),
                 opt(episode.date("period.end").map(Value::Date)),
                 (if finished { "B" } else { "A" }).into(),
+                yes_no(alert),
+                opt(alert_period.and_then(|p| p.0).map(Value::Date)),
+                opt(alert_period.and_then(|p| p.1).map(Value::Date)),
+                keys.value(condition.and_then(|c| c.reference("asserter"))),
                 yes_no(false),
             ],
         );
