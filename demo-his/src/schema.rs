@@ -24,7 +24,8 @@ const TABLES: &[TableDecl] = &[
     // `attentie_sinds` until `attentie_tot`).
     ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc VARCHAR(6), titel VARCHAR(80), diagnose VARCHAR(80), soort CHAR(1), begindatum DATE, einddatum DATE, status CHAR(1), attentie CHAR(1), attentie_sinds DATE, attentie_tot DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
-    ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), verwijderd CHAR(1) NOT NULL"),
+    // A SOEP line; an E (evaluation) line has the ICPC code of its diagnosis.
+    ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), icpc VARCHAR(6), icpc_omschrijving VARCHAR(80), verwijderd CHAR(1) NOT NULL"),
     // A diagnostic test (NHG table 45): `soort` L laboratorium, V vitale functie (measured in
     // the practice), B beeldvorming and other diagnostics.
     ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3), soort CHAR(1) NOT NULL"),

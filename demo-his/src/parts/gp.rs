@@ -122,6 +122,9 @@ const COMPLAINTS: &[(&str, &str, [&str; 4])] = &[
     ),
 ];
 
+/// The naming system of the lab's result numbers (below the test root of this system's ids).
+const LAB_NUMBERS: &str = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7.8";
+
 /// NHG table 45 code, description, unit, LOINC, low, high, material (BLD blood, URI urine;
 /// empty for a measurement in the practice, which has no specimen).
 const TESTS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
@@ -378,7 +381,8 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
             continue;
         }
         contacts.push((ids.contact, episode, doctor, day, minutes));
-        for (soep, text) in ["S", "O", "E", "P"].iter().zip(COMPLAINTS[complaint].2) {
+        let (code, title, lines) = COMPLAINTS[complaint];
+        for (soep, text) in ["S", "O", "E", "P"].iter().zip(lines) {
             if rng.chance(85) {
                 ids.regel += 1;
                 t.add(
@@ -390,6 +394,9 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
                         Value::Int(episode),
                         (*soep).into(),
                         text.into(),
+                        // The E line carries the episode's ICPC code.
+                        opt((*soep == "E").then(|| Value::from(code))),
+                        opt((*soep == "E").then(|| Value::from(title))),
                         yes_no(rng.chance(2)),
                     ],
                 );
@@ -408,6 +415,11 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
         let contact = contacts.iter().find(|c| c.3 == day).map(|c| Value::Int(c.0));
         let episode = rng.chance(50).then(|| Value::Int(rng.pick(&episodes).0));
         let status = if rng.chance(95) { "D" } else { "V" };
+        // A result from the lab carries the lab's own number, kept beside it.
+        if !TESTS[test].6.is_empty() {
+            let number = format!("{}-{:07}", day.format("%Y"), ids.lab);
+            t.add("kenmerk", vec!["labuitslag".into(), Value::Int(ids.lab), LAB_NUMBERS.into(), number.into()]);
+        }
         t.add(
             "labuitslag",
             vec![

@@ -108,6 +108,10 @@ fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
 fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for observation in fixtures.of_type("Observation") {
         if let Some(soep) = observation.code_in("code", JOURNAL_LINE_TYPES) {
+            let diagnosis = observation
+                .each("component.valueCodeableConcept.coding")
+                .into_iter()
+                .find(|c| c.get("system") == Some(ICPC));
             let key = t.next_id("journaalregel");
             identify(t, "journaalregel", key, observation);
             keys.insert(observation, key);
@@ -120,6 +124,8 @@ fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                     episode_of(observation, keys),
                     soep.into(),
                     text(observation.get("valueString")),
+                    text(diagnosis.and_then(|c| c.get("code"))),
+                    text(diagnosis.and_then(|c| c.get("display"))),
                     yes_no(false),
                 ],
             );
