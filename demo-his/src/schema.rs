@@ -16,8 +16,11 @@ const TABLES: &[TableDecl] = &[
     // Names as the Dutch civil registry (BRP) has them: the own family name (`achternaam`,
     // its prefixes `voorvoegsels`), the partner's, and which the patient goes by
     // (`naamgebruik`: E eigen, P partner, V partner then own, N own then partner); the given
-    // names (`voornamen`), the call name (`roepnaam`) and the initials.
-    ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), telefoon VARCHAR(20), email VARCHAR(80), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
+    // names (`voornamen`), the call name (`roepnaam`) and the initials. `land` is the GBA country
+    // code (6030 Nederland), `adres_soort` the kind of address (PHYS woonadres, HP officieel adres,
+    // PST postadres, TMP tijdelijk), `telefoon_soort` MC mobiel or LL vast, `burgerlijke_staat` HL7's
+    // marital status (M gehuwd, U ongehuwd, D gescheiden, W weduwe), `overleden` and `meerling` J/N.
+    ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), land CHAR(4), adres_soort VARCHAR(4), telefoon VARCHAR(20), telefoon_soort CHAR(2), email VARCHAR(80), burgerlijke_staat CHAR(1), overleden CHAR(1), meerling CHAR(1), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
     // An episode (ICPC-1 NL problem, `icpc` with its subcode such as L86.01): its title, the
     // diagnosis it stands for (`diagnose`, of `soort` D diagnose or K klacht, recorded by
     // `med_id`), status A actief / B beeindigd, and `attentie` J when the GP marked it an alert (from

@@ -227,8 +227,19 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 opt(address.and_then(house_number).map(Value::from)),
                 opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
                 opt(address.and_then(|a| a.get("city")).map(Value::from)),
+                opt(address
+                    .and_then(|a| a.code_in("country.extension.valueCodeableConcept", GBA_COUNTRY))
+                    .map(Value::from)),
+                opt(address
+                    .and_then(|a| a.ext("http://nictiz.nl/fhir/StructureDefinition/zib-AddressInformation-AddressType"))
+                    .and_then(|e| e.get("valueCodeableConcept.coding.code"))
+                    .map(Value::from)),
                 opt(telecom(patient, "phone").map(Value::from)),
+                opt(phone_kind(patient).map(Value::from)),
                 opt(telecom(patient, "email").map(Value::from)),
+                opt(patient.code_in("maritalStatus", "http://hl7.org/fhir/v3/MaritalStatus").map(Value::from)),
+                opt(patient.get("deceasedBoolean").map(|b| yes_no(b == "true"))),
+                opt(patient.get("multipleBirthBoolean").map(|b| yes_no(b == "true"))),
                 opt(gp.map(Value::Int)),
                 Value::Null,
                 yes_no(false),
@@ -270,6 +281,22 @@ fn gender(f: &Fixture) -> Option<&'static str> {
 }
 
 const UZI: &str = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers";
+const GBA_COUNTRY: &str = "urn:oid:2.16.840.1.113883.2.4.4.16.34";
+
+/// MC (mobile) or LL (landline) for the first phone number: its zib telecom type, else what
+/// the number looks like.
+fn phone_kind(f: &Fixture) -> Option<&'static str> {
+    let phone = f.each("telecom").into_iter().find(|t| t.get("system") == Some("phone"))?;
+    let kind = phone.ext("http://nictiz.nl/fhir/StructureDefinition/zib-ContactInformation-TelecomType");
+    match kind.and_then(|k| k.get("valueCodeableConcept.coding.code")) {
+        Some("MC") => Some("MC"),
+        Some("LL") => Some("LL"),
+        _ => {
+            let number = phone.get("value")?.replace(['-', ' '], "");
+            Some(if number.starts_with("06") || number.starts_with("+316") { "MC" } else { "LL" })
+        }
+    }
+}
 const UZI_ROLE: &str = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode";
 const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 
