@@ -26,7 +26,10 @@ const TABLES: &[TableDecl] = &[
     // `med_id`), status A actief / B beeindigd, and `attentie` J when the GP marked it an alert (from
     // `attentie_sinds` until `attentie_tot`).
     ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc VARCHAR(6), titel VARCHAR(80), diagnose VARCHAR(80), soort CHAR(1), begindatum DATE, einddatum DATE, status CHAR(1), attentie CHAR(1), attentie_sinds DATE, attentie_tot DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
+    // A contact; `datum_precisie` says how much of `datum_tijd` is known (D the day only, T the
+    // time too; empty: all of it). Other tables keep such a `*_precisie` beside a date the
+    // same way (J a year, M a month).
+    ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, datum_precisie CHAR(1), duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
     // A SOEP line; an E (evaluation) line has the ICPC code of its diagnosis.
     ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), icpc VARCHAR(6), icpc_omschrijving VARCHAR(80), verwijderd CHAR(1) NOT NULL"),
     // A diagnostic test (NHG table 45): `soort` L laboratorium, V vitale functie (measured in
@@ -35,7 +38,7 @@ const TABLES: &[TableDecl] = &[
     // A result: `uitslag` as text (a number with a decimal comma, or words), a coded result's
     // NHG table 45 result code (`uitslag_code`), the lab's flag (`interpretatie`, HL7 table
     // 0078: H, L, N, ...), where it was measured (`lokatie`, SNOMED CT, and `lokatie_tekst`).
-    ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(200), uitslag_code VARCHAR(10), interpretatie VARCHAR(4), lokatie VARCHAR(18), lokatie_tekst VARCHAR(60), afname TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(200), uitslag_code VARCHAR(10), interpretatie VARCHAR(4), lokatie VARCHAR(18), lokatie_tekst VARCHAR(60), afname TIMESTAMP, afname_precisie CHAR(1), status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
     // A prescription's dosage as the GP system keeps it: `dosering` the text the patient reads;
     // `frequentie` times per `periode` `periode_eenheid` (U uur, D dag, W week, M maand, J jaar);
@@ -43,7 +46,7 @@ const TABLES: &[TableDecl] = &[
     // STUK) a time; `zo_nodig` J/N; `toedieningsweg` G-Standaard table 7 (9 oraal); an additional
     // instruction (NHG table 25 `instructie_code`, its text `instructie`); the course
     // `gebruiksduur` in `gebruiksduur_eenheid` (D, W, M).
-    ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), eenheid_code INTEGER, eenheid VARCHAR(20), periode INTEGER, periode_eenheid CHAR(1), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), instructie_code VARCHAR(10), instructie VARCHAR(100), gebruiksduur INTEGER, gebruiksduur_eenheid CHAR(1), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, status CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    ("voorschrift", "voorschrift_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, hpk_code INTEGER NOT NULL, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), eenheid_code INTEGER, eenheid VARCHAR(20), periode INTEGER, periode_eenheid CHAR(1), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), instructie_code VARCHAR(10), instructie VARCHAR(100), gebruiksduur INTEGER, gebruiksduur_eenheid CHAR(1), startdatum DATE, einddatum DATE, voorschrijfdatum TIMESTAMP, voorschrijfdatum_precisie CHAR(1), status CHAR(1), verwijderd CHAR(1) NOT NULL"),
     // Business identifiers the practice received with a record (from the lab, a hospital, an
     // earlier system), by table (`tabel`, or what the row is: `monster` for a result's
     // specimen) and key: the PGO recognises a record by them. A record without one is known by
@@ -68,14 +71,14 @@ const BGZ_TABLES: &[TableDecl] = &[
     // The problem list, coded with SNOMED CT (codestelsel S) or ICD-10 (I): soort D diagnose,
     // K klacht, S symptoom;
     // status A actueel, I inactief, H hersteld; zekerheid B bevestigd, W waarschijnlijk, O onbekend.
-    ("probleem", "probleem_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, code VARCHAR(18) NOT NULL, codestelsel CHAR(1) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, zekerheid CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), begindatum DATE, einddatum DATE, toelichting VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("probleem", "probleem_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, code VARCHAR(18) NOT NULL, codestelsel CHAR(1) NOT NULL, omschrijving VARCHAR(120) NOT NULL, soort CHAR(1), status CHAR(1) NOT NULL, zekerheid CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), begindatum DATE, einddatum DATE, begin_precisie CHAR(1), eind_precisie CHAR(1), toelichting VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     // Treatment directives (soort B: may this treatment be given?) and advance directives
     // (soort W: a written statement such as a do-not-resuscitate declaration).
     ("wilsverklaring", "wilsverklaring_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, behandeling VARCHAR(4), toegestaan VARCHAR(8), beperking VARCHAR(200), verklaring VARCHAR(6), probleem_id INTEGER, datum DATE, einddatum DATE, geverifieerd CHAR(1), geverifieerd_bij CHAR(1), verificatiedatum DATE, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
     // Measurements and findings, one local kind per row (soort): RR blood pressure, GEW weight,
     // LEN height, TAB tobacco, ALC alcohol, DRG drugs, WON living situation, FUN functional or
     // mental status. What `waarde`, `waarde2`, `code` and `code2` hold depends on the kind.
-    ("meting", "meting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(4) NOT NULL, datum_tijd TIMESTAMP, waarde VARCHAR(40), waarde2 VARCHAR(20), code VARCHAR(20), code2 VARCHAR(20), begindatum DATE, einddatum DATE, opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("meting", "meting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(4) NOT NULL, datum_tijd TIMESTAMP, waarde VARCHAR(40), waarde2 VARCHAR(20), code VARCHAR(20), code2 VARCHAR(20), begindatum DATE, einddatum DATE, begin_precisie CHAR(1), eind_precisie CHAR(1), opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("voedingsadvies", "advies_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, dieet VARCHAR(80) NOT NULL, consistentie VARCHAR(40), toelichting VARCHAR(200), status CHAR(1) NOT NULL, datum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     // Alerts: soort W waarschuwing, A aandoening; status A actief, I inactief.
     ("waarschuwing", "waarschuwing_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(120) NOT NULL, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
@@ -85,7 +88,7 @@ const BGZ_TABLES: &[TableDecl] = &[
     ("toedieningsafspraak", "toediening_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, hpk_code INTEGER NOT NULL, instelling_id INTEGER, afspraakdatum TIMESTAMP, begindatum DATE, duur_dagen INTEGER, dosering VARCHAR(120), frequentie INTEGER, aantal VARCHAR(10), zo_nodig CHAR(1), toedieningsweg VARCHAR(4), status CHAR(1) NOT NULL, verwijderd CHAR(1) NOT NULL"),
     // Medical devices, with the product: status A in gebruik, G niet meer in gebruik,
     // V aangevraagd, X aanvraag ingetrokken.
-    ("hulpmiddel", "hulpmiddel_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(80) NOT NULL, serienummer VARCHAR(30), udi VARCHAR(60), udi_hrf VARCHAR(80), vervaldatum DATE, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, instelling_id INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
+    ("hulpmiddel", "hulpmiddel_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, snomed_code VARCHAR(18) NOT NULL, omschrijving VARCHAR(80) NOT NULL, serienummer VARCHAR(30), udi VARCHAR(60), udi_hrf VARCHAR(80), vervaldatum DATE, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, begin_precisie CHAR(1), lokatie VARCHAR(18), lateraliteit CHAR(1), probleem_id INTEGER, instelling_id INTEGER, med_id INTEGER, toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),
     // Vaccinations given (status G) and advised (status A, `datum` is when it is due);
     // `zelf_gegeven` J when the practice gave it, N when it was reported (by the patient, the GGD).
     ("vaccinatie", "vaccinatie_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, atc_code VARCHAR(8) NOT NULL, omschrijving VARCHAR(80) NOT NULL, status CHAR(1) NOT NULL, datum DATE, dosis INTEGER, med_id INTEGER, zelf_gegeven CHAR(1), toelichting VARCHAR(200), verwijderd CHAR(1) NOT NULL"),

@@ -3,6 +3,7 @@
 use super::time;
 use super::EvalContext;
 use crate::mapping::Filter;
+use chrono::Datelike;
 use dva_source_api::{value::format_float, Value};
 use serde_json::Value as Json;
 
@@ -12,8 +13,14 @@ pub enum Converted {
     Fhir(Json),
 }
 
-/// Applies `filters` in order. `Err` carries a problem message (it may quote the value).
-pub fn apply(value: &Value, filters: &[Filter], cx: &EvalContext<'_>) -> Result<Option<Converted>, String> {
+/// Applies `filters` in order; `column` gives the row's other values (a precision column).
+/// `Err` carries a problem message (it may quote the value).
+pub fn apply(
+    value: &Value,
+    filters: &[Filter],
+    column: &dyn Fn(usize) -> Value,
+    cx: &EvalContext<'_>,
+) -> Result<Option<Converted>, String> {
     let mut current = normalize(value);
     for filter in filters {
         let Some(v) = current else { return Ok(None) };
@@ -26,8 +33,14 @@ pub fn apply(value: &Value, filters: &[Filter], cx: &EvalContext<'_>) -> Result<
                     None => Err(format!("code `{}` is not in code table `{}`", code.trim(), table.name)),
                 };
             }
-            Filter::DateTime => Some(Value::Text(time::to_datetime(cx.time_zone, read_time(&v)?))),
-            Filter::Date => Some(Value::Text(time::to_date(cx.time_zone, read_time(&v)?))),
+            Filter::DateTime(precision) => {
+                let t = at_precision(read_time(&v)?, precision.map(column))?;
+                Some(Value::Text(time::to_datetime(cx.time_zone, t)))
+            }
+            Filter::Date(precision) => {
+                let t = at_precision(read_time(&v)?, precision.map(column))?;
+                Some(Value::Text(time::to_date(cx.time_zone, t)))
+            }
             Filter::Instant => Some(Value::Text(
                 time::to_instant(cx.time_zone, read_time(&v)?)
                     .ok_or("an instant needs a time, the column holds only a date")?,
@@ -56,6 +69,25 @@ fn normalize(value: &Value) -> Option<Value> {
         }
         other => Some(other.clone()),
     }
+}
+
+/// A time cut to what the precision column says is known of it: J the year, M the month, D the
+/// day; T or null all of it. Never finer than the value itself.
+fn at_precision(t: time::LegacyTime, precision: Option<Value>) -> Result<time::LegacyTime, String> {
+    let Some(code) = precision.and_then(|p| p.to_text()).map(|p| p.trim().to_uppercase()) else { return Ok(t) };
+    let day = match t {
+        time::LegacyTime::Date(d) => Some(d),
+        time::LegacyTime::Local(l) => Some(l.date()),
+        time::LegacyTime::WithOffset(o) => Some(o.date_naive()),
+        time::LegacyTime::Partial { .. } => None,
+    };
+    Ok(match (code.as_str(), day) {
+        ("" | "T", _) | (_, None) => t,
+        ("D", Some(d)) => time::LegacyTime::Date(d),
+        ("M", Some(d)) => time::LegacyTime::Partial { year: d.year(), month: Some(d.month()) },
+        ("J" | "Y", Some(d)) => time::LegacyTime::Partial { year: d.year(), month: None },
+        (other, _) => return Err(format!("precision `{other}` is not J, M, D or T")),
+    })
 }
 
 fn read_time(v: &Value) -> Result<time::LegacyTime, String> {
@@ -173,6 +205,37 @@ pub fn base64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// A date kept with its precision is served at that precision, never finer than the
+    /// value and never with a time the source does not know.
+    #[test]
+    fn a_precision_column_cuts_a_date_to_what_is_known() {
+        let tables = Vec::new();
+        let cx = EvalContext { time_zone: chrono_tz::Europe::Amsterdam, code_tables: &tables };
+        let at = chrono::NaiveDate::from_ymd_opt(1980, 6, 15).and_then(|d| d.and_hms_opt(9, 30, 0)).expect("time");
+        let served = |precision: Value, filter: fn(Option<usize>) -> Filter| {
+            let column = move |_: usize| precision.clone();
+            match apply(&Value::Timestamp(at), &[filter(Some(0))], &column, &cx) {
+                Ok(Some(Converted::Value(Value::Text(t)))) => Ok(t),
+                Ok(_) => Err("no text".to_owned()),
+                Err(e) => Err(e),
+            }
+        };
+        assert_eq!(served("J".into(), Filter::DateTime), Ok("1980".to_owned()));
+        assert_eq!(served("M".into(), Filter::DateTime), Ok("1980-06".to_owned()));
+        assert_eq!(served("D".into(), Filter::DateTime), Ok("1980-06-15".to_owned()));
+        assert_eq!(served("T".into(), Filter::DateTime), Ok("1980-06-15T09:30:00+02:00".to_owned()));
+        assert_eq!(served(Value::Null, Filter::DateTime), Ok("1980-06-15T09:30:00+02:00".to_owned()));
+        assert_eq!(served("J".into(), Filter::Date), Ok("1980".to_owned()));
+        assert!(served("X".into(), Filter::DateTime).is_err_and(|e| e.contains("not J, M, D or T")));
+        // A year alone stays a year whatever the precision column claims.
+        let year = Value::Text("1980".into());
+        let column = |_: usize| Value::from("D");
+        assert!(matches!(
+            apply(&year, &[Filter::DateTime(Some(0))], &column, &cx),
+            Ok(Some(Converted::Value(Value::Text(t)))) if t == "1980"
+        ));
+    }
+
     #[test]
     fn base64_matches_rfc4648_vectors() {
         assert_eq!(base64(b""), "");
@@ -192,7 +255,7 @@ mod tests {
     #[test]
     fn base64_filter_takes_bytes_and_text() {
         let cx = EvalContext { time_zone: chrono_tz::Europe::Amsterdam, code_tables: &[] };
-        let run = |v: Value| match apply(&v, &[Filter::Base64], &cx) {
+        let run = |v: Value| match apply(&v, &[Filter::Base64], &|_| Value::Null, &cx) {
             Ok(Some(Converted::Value(Value::Text(t)))) => Ok(t),
             Ok(_) => Err("no text".to_owned()),
             Err(e) => Err(e),

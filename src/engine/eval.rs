@@ -346,7 +346,7 @@ fn drop_codings_without_code(codings: Json) -> Option<Json> {
 }
 
 fn convert_column(col: &ColumnRef, f: &Frame<'_>, cx: &mut Cx<'_>) -> Option<Converted> {
-    match convert::apply(f.value(col.slot), &col.filters, cx.ctx) {
+    match convert::apply(f.value(col.slot), &col.filters, &|slot| f.value(slot).clone(), cx.ctx) {
         Ok(c) => c,
         Err(message) => {
             cx.problem(format!("`{{{}}}` at line {}: {message}", col.column, col.pos.line));

@@ -13,8 +13,11 @@ use std::path::Path;
 pub enum Filter {
     /// Look the value up in a code table (index into the set's tables).
     Map(usize),
-    DateTime,
-    Date,
+    /// FHIR dateTime; with the slot of a precision column (`datetime: column`), cut to the
+    /// precision that column gives the row (J year, M month, D day, T or null the whole value).
+    DateTime(Option<usize>),
+    /// FHIR date, likewise.
+    Date(Option<usize>),
     Instant,
     Decimal,
     Integer,
@@ -333,8 +336,18 @@ fn parse_reference(
                 diags.error(env.file, pos, "`map` needs a code table: `{column | map: table}`");
                 return None;
             }
-            ("datetime", None) => Filter::DateTime,
-            ("date", None) => Filter::Date,
+            ("datetime", None) => Filter::DateTime(None),
+            ("date", None) => Filter::Date(None),
+            ("datetime" | "date", Some(precision))
+                if super::sql::is_identifier(precision) && !precision.contains('.') =>
+            {
+                let slot = Some(scope.slot(precision, pos));
+                if name == "date" {
+                    Filter::Date(slot)
+                } else {
+                    Filter::DateTime(slot)
+                }
+            }
             ("instant", None) => Filter::Instant,
             ("decimal", None) => Filter::Decimal,
             ("integer", None) => Filter::Integer,
@@ -345,7 +358,7 @@ fn parse_reference(
                 diags.error(
                     env.file,
                     pos,
-                    format!("unknown filter `{}` (known: map: <table>, datetime, date, instant, decimal, integer, string, boolean, base64)", quoted(spec)),
+                    format!("unknown filter `{}` (known: map: <table>, datetime [: <precision column>], date [: <precision column>], instant, decimal, integer, string, boolean, base64)", quoted(spec)),
                 );
                 return None;
             }

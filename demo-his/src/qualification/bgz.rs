@@ -191,6 +191,11 @@ fn problems(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 side(site),
                 date(condition.date("onsetDateTime").or(condition.date("onsetPeriod.start"))),
                 date(condition.date("abatementDateTime").or(condition.date("onsetPeriod.end"))),
+                opt(condition.precision("onsetDateTime").or(condition.precision("onsetPeriod.start")).map(Value::from)),
+                opt(condition
+                    .precision("abatementDateTime")
+                    .or(condition.precision("onsetPeriod.end"))
+                    .map(Value::from)),
                 text(condition.get("note.text")),
                 keys.value(condition.reference("asserter")),
                 yes_no(false),
@@ -246,6 +251,9 @@ fn devices(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, local: &Local) 
                 status.into(),
                 date(start),
                 date(usage.and_then(|u| u.date("whenUsed.end"))),
+                opt(usage
+                    .and_then(|u| u.precision("whenUsed.start").or(u.precision("occurrenceDateTime")))
+                    .map(Value::from)),
                 text(site.and_then(|s| s.code_in("", SNOMED))),
                 side(site),
                 keys.value(problem),
@@ -383,6 +391,8 @@ fn add_meting(t: &mut Tables, patient: Value, m: Meting<'_>, source: &Fixture) {
             code2,
             date(m.period.0),
             date(m.period.1),
+            opt(source.precision("effectivePeriod.start").map(Value::from)),
+            opt(source.precision("effectivePeriod.end").map(Value::from)),
             text(m.remark),
             m.staff,
             yes_no(false),
@@ -398,7 +408,8 @@ fn component<'a>(o: &'a Fixture, system: &str, code: &str) -> Option<&'a Element
 fn observations(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
     for o in fixtures.of_type("Observation") {
         let patient = keys.value(o.reference("subject"));
-        let at = o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start")).or(o.datetime("issued"));
+        // When it was observed or recorded; a period (since 1980) is not a moment.
+        let at = o.datetime("effectiveDateTime").or(o.datetime("issued"));
         let period = (o.date("effectivePeriod.start"), o.date("effectivePeriod.end"));
         let staff = keys.value(o.reference("performer"));
         let value_code = |system: &str| o.code_in("valueCodeableConcept", system);

@@ -73,6 +73,17 @@ impl Element {
         self.get(path).and_then(parse_datetime)
     }
 
+    /// How much of the date or time at `path` is known, as a legacy precision code: J a year,
+    /// M a month, D a day, T a time.
+    pub fn precision(&self, path: &str) -> Option<&'static str> {
+        Some(match self.get(path)?.len() {
+            4 => "J",
+            7 => "M",
+            10 => "D",
+            _ => "T",
+        })
+    }
+
     /// The narrative text of the first `div` at `path` (e.g. `text.div`).
     pub fn narrative(&self, path: &str) -> Option<&str> {
         self.first(path).and_then(|e| e.text.as_deref())

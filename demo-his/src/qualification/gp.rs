@@ -96,6 +96,7 @@ fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 keys.value(encounter.reference("participant.individual")),
                 text(encounter.code_in("type", "https://referentiemodel.nhg.org/tabellen/nhg-tabel-14-contactwijze")),
                 opt(start.map(Value::Timestamp)),
+                opt(encounter.precision("period.start").map(Value::from)),
                 opt(minutes.map(Value::Int)),
                 yes_no(false),
             ],

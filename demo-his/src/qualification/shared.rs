@@ -254,6 +254,7 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
             text(o.code_in("bodySite", SNOMED)),
             text(o.get("bodySite.text")),
             timestamp(o.datetime("effectiveDateTime").or(o.datetime("effectivePeriod.start"))),
+            opt(o.precision("effectiveDateTime").or(o.precision("effectivePeriod.start")).map(Value::from)),
             (if o.get("status") == Some("preliminary") { "V" } else { "D" }).into(),
             yes_no(false),
         ],
@@ -305,6 +306,7 @@ pub fn prescription(
         date(period.and_then(|p| p.date("valuePeriod.start"))),
         date(period.and_then(|p| p.date("valuePeriod.end"))),
         timestamp(request.datetime("authoredOn")),
+        opt(request.precision("authoredOn").map(Value::from)),
         // No status in the source, none in the row: the mapping must not make one up.
         opt(request.get("status").map(|s| Value::from(if s == "active" { "A" } else { "G" }))),
         yes_no(false),
