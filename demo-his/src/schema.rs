@@ -78,7 +78,7 @@ const BGZ_TABLES: &[TableDecl] = &[
     // Measurements and findings, one local kind per row (soort): RR blood pressure, GEW weight,
     // LEN height, TAB tobacco, ALC alcohol, DRG drugs, WON living situation, FUN functional or
     // mental status. What `waarde`, `waarde2`, `code` and `code2` hold depends on the kind.
-    ("meting", "meting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(4) NOT NULL, datum_tijd TIMESTAMP, waarde VARCHAR(40), waarde2 VARCHAR(20), code VARCHAR(20), code2 VARCHAR(20), begindatum DATE, einddatum DATE, begin_precisie CHAR(1), eind_precisie CHAR(1), opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
+    ("meting", "meting_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort VARCHAR(4) NOT NULL, datum_tijd TIMESTAMP, waarde VARCHAR(40), waarde2 VARCHAR(20), code VARCHAR(20), code2 VARCHAR(20), lokatie VARCHAR(18), methode VARCHAR(18), begindatum DATE, einddatum DATE, begin_precisie CHAR(1), eind_precisie CHAR(1), opmerking VARCHAR(200), med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     ("voedingsadvies", "advies_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, dieet VARCHAR(80) NOT NULL, consistentie VARCHAR(40), toelichting VARCHAR(200), status CHAR(1) NOT NULL, datum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
     // Alerts: soort W waarschuwing, A aandoening; status A actief, I inactief.
     ("waarschuwing", "waarschuwing_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, soort CHAR(1) NOT NULL, snomed_code VARCHAR(18), omschrijving VARCHAR(120) NOT NULL, status CHAR(1) NOT NULL, begindatum DATE, einddatum DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),

@@ -567,6 +567,9 @@ fn add_meting(t: &mut Tables, p: &PatientContext<'_>, m: Meting<'_>) {
             value2,
             code,
             code2,
+            // A blood pressure is measured on the left upper arm, non-invasively.
+            opt((m.kind == "RR").then(|| Value::from("368208006"))),
+            opt((m.kind == "RR").then(|| Value::from("22762002"))),
             opt_date(m.start),
             opt_date(m.end),
             // Since when someone smokes, drinks or uses drugs is known by the year.

@@ -389,6 +389,11 @@ fn add_meting(t: &mut Tables, patient: Value, m: Meting<'_>, source: &Fixture) {
             value2,
             code,
             code2,
+            text(source.code_in("bodySite", SNOMED)),
+            // The method (SNOMED CT), or for a body height measured standing its LOINC code.
+            text(source.code_in("method", SNOMED).or_else(|| {
+                source.each("code.coding").iter().any(|c| c.get("code") == Some("8308-9")).then_some("STAAND")
+            })),
             date(m.period.0),
             date(m.period.1),
             opt(source.precision("effectivePeriod.start").map(Value::from)),
