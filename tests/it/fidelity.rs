@@ -201,10 +201,13 @@ fn match_fixtures(fixtures: &[Fixture], served: &[Served]) -> Vec<(usize, usize)
             if resource.root.name != fixture.resource_type {
                 continue;
             }
-            let shared_identifier = identifiers(&resource.root).iter().any(|i| ours.contains(i));
+            let theirs = identifiers(&resource.root);
+            let shared_identifier = theirs.iter().any(|i| ours.contains(i));
+            // Both identified, by different identifiers: different records, however alike.
+            let unrelated = !ours.is_empty() && !theirs.is_empty() && !shared_identifier;
             let common = common_values(&values, &comparable(&resource.root));
             // Without an identifier, a match must share a fair part of the fixture's values.
-            if shared_identifier || (common >= 2 && common * 4 >= values.len()) {
+            if shared_identifier || (!unrelated && common >= 2 && common * 4 >= values.len()) {
                 candidates.push((shared_identifier, common, f, s));
             }
         }
@@ -232,7 +235,14 @@ fn match_fixtures(fixtures: &[Fixture], served: &[Served]) -> Vec<(usize, usize)
             let at_path: Vec<&String> = theirs.iter().filter(|(p, _)| *p == path).map(|(_, r)| r).collect();
             let (Some(&tf), [one]) = (by_reference_f.get(&target), at_path.as_slice()) else { continue };
             let Some(&ts) = by_reference_s.get(one.as_str()) else { continue };
-            if !taken_f.contains(&tf) && !taken_s.contains(&ts) && served[ts].root.name == fixtures[tf].resource_type {
+            // Not when both have identifiers and share none: then they are different records.
+            let (ids_f, ids_s) = (identifiers(&fixtures[tf].root), identifiers(&served[ts].root));
+            let unrelated = !ids_f.is_empty() && !ids_s.is_empty() && !ids_f.iter().any(|i| ids_s.contains(i));
+            if !taken_f.contains(&tf)
+                && !taken_s.contains(&ts)
+                && !unrelated
+                && served[ts].root.name == fixtures[tf].resource_type
+            {
                 taken_f.insert(tf);
                 taken_s.insert(ts);
                 pairs.push((tf, ts));

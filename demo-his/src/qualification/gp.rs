@@ -14,15 +14,26 @@ const JOURNAL_LINE_TYPES: &str = "http://fhir.nl/fhir/NamingSystem/journaalregel
 pub(super) fn load(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) -> anyhow::Result<()> {
     episodes(t, fixtures, keys);
     contacts(t, fixtures, keys);
+    reports(t, fixtures, keys);
     observations(t, fixtures, keys);
     medication(t, fixtures, keys);
     shared::allergies(t, fixtures, keys);
     Ok(())
 }
 
-/// The episode an element's context extension points to.
 const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
 
+/// A contact's report is built from its journal lines, not stored; the identifier it was sent
+/// with is kept for the contact (kenmerk `verslag`).
+fn reports(t: &mut Tables, fixtures: &Fixtures, keys: &Keys) {
+    for report in fixtures.of_type("Composition") {
+        if let Some(contact) = keys.get(report.reference("encounter")) {
+            identify(t, "verslag", contact, report);
+        }
+    }
+}
+
+/// The episode an element's context extension points to.
 fn episode_of(f: &Element, keys: &Keys) -> Value {
     keys.value(f.ext(EPISODE_CONTEXT).and_then(|e| e.reference("valueReference")))
 }

@@ -172,6 +172,11 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
     for practitioner in fixtures.of_type("Practitioner") {
         let key = t.next_id("medewerker");
         keys.insert(practitioner, key);
+        // An identifier beside the AGB code and UZI number, which have columns of their own.
+        if practitioner.first("identifier").and_then(|i| i.get("system")).is_some_and(|s| s != shared::AGB && s != UZI)
+        {
+            identify(t, "medewerker", key, practitioner);
+        }
         let role =
             roles.iter().find(|r| r.reference("practitioner") == Some(practitioner.literal_reference().as_str()));
         let practice = keys.get(role.and_then(|r| r.reference("organization"))).unwrap_or(1);
