@@ -49,6 +49,7 @@ pub fn apply(
             Filter::Integer => Some(integer(&v)?),
             Filter::String => v.to_text().map(Value::Text),
             Filter::Boolean => Some(Value::Bool(boolean(&v)?)),
+            Filter::Xhtml => Some(Value::Text(xhtml_div(&v.to_text().unwrap_or_default()))),
             Filter::Base64 => Some(Value::Text(match &v {
                 Value::Bytes(b) => base64(b),
                 Value::Text(s) => base64(s.as_bytes()),
@@ -57,6 +58,29 @@ pub fn apply(
         };
     }
     Ok(current.map(Converted::Value))
+}
+
+/// Text as a FHIR narrative: escaped, so that nothing in the source becomes markup, with its
+/// line breaks kept. Quotes need no escaping in element content (and XML readers would write
+/// them back plain).
+fn xhtml_div(text: &str) -> String {
+    let mut out = String::from("<div xmlns=\"http://www.w3.org/1999/xhtml\">");
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push_str("<br/>");
+        }
+        for c in line.chars() {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                c if c.is_control() => {}
+                c => out.push(c),
+            }
+        }
+    }
+    out.push_str("</div>");
+    out
 }
 
 /// Trims text (legacy CHAR columns are padded) and treats empty text as null.
@@ -204,6 +228,16 @@ pub fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Narrative text is escaped: the source never adds markup to what a PGO renders.
+    #[test]
+    fn xhtml_escapes_the_source() {
+        assert_eq!(
+            xhtml_div("RR <150/95> & \"pols\"\nregulair\u{7}"),
+            "<div xmlns=\"http://www.w3.org/1999/xhtml\">RR &lt;150/95&gt; &amp; \"pols\"<br/>regulair</div>"
+        );
+        assert!(!xhtml_div("<script>alert(1)</script>").contains("<script>"));
+    }
 
     /// A date kept with its precision is served at that precision, never finer than the
     /// value and never with a time the source does not know.

@@ -69,7 +69,22 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
                     );
                 }
             }
-            Some(ElementKind::Resource | ElementKind::Xhtml) => {}
+            Some(ElementKind::Xhtml) => {
+                // Markup from a column would reach the PGO as markup: text only through `xhtml`.
+                let text = value.as_text().unwrap_or_default().trim();
+                let escaped = text.starts_with('{')
+                    && text.ends_with('}')
+                    && text.matches('{').count() == 1
+                    && text[..text.len() - 1].rsplit('|').next().is_some_and(|f| f.trim() == "xhtml");
+                if text.contains('{') && !escaped {
+                    diags.error(
+                        file,
+                        key.pos,
+                        format!("`{name}` is XHTML: write it as \"{{column | xhtml}}\", which escapes the text"),
+                    );
+                }
+            }
+            Some(ElementKind::Resource) => {}
         }
     }
 }

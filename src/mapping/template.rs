@@ -25,6 +25,8 @@ pub enum Filter {
     Boolean,
     /// FHIR `base64Binary`: binary columns as they are, text as its UTF-8 bytes.
     Base64,
+    /// A narrative `div`: the text escaped, in an XHTML `div` (never markup from the source).
+    Xhtml,
 }
 
 /// A reference to a column of the current row (or an enclosing row in `$each`).
@@ -354,11 +356,12 @@ fn parse_reference(
             ("string", None) => Filter::String,
             ("boolean", None) => Filter::Boolean,
             ("base64", None) => Filter::Base64,
+            ("xhtml", None) => Filter::Xhtml,
             _ => {
                 diags.error(
                     env.file,
                     pos,
-                    format!("unknown filter `{}` (known: map: <table>, datetime [: <precision column>], date [: <precision column>], instant, decimal, integer, string, boolean, base64)", quoted(spec)),
+                    format!("unknown filter `{}` (known: map: <table>, datetime [: <precision column>], date [: <precision column>], instant, decimal, integer, string, boolean, base64, xhtml)", quoted(spec)),
                 );
                 return None;
             }

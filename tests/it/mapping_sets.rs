@@ -157,8 +157,9 @@ fn primitives_keep_their_own_extensions() {
     );
 }
 
+/// `$value` only under primitives, extensions in one place, and a narrative only escaped.
 #[test]
-fn value_is_only_for_primitives_and_extensions_go_in_one_place() {
+fn templates_refuse_what_their_elements_cannot_hold() {
     let cases = [
         ("  name:\n    - $value: \"{achternaam}\"\n", "`$value` is only for primitives"),
         ("  name:\n    - family: {text: \"{achternaam}\"}\n", "give it a value, or `$value:`"),
@@ -166,6 +167,7 @@ fn value_is_only_for_primitives_and_extensions_go_in_one_place() {
             "  name:\n    - given: [{$value: \"{voornamen}\"}]\n      _given: [{id: x}]\n",
             "give its extensions in one place",
         ),
+        ("  text: {status: generated, div: \"<div>{achternaam}</div>\"}\n", "write it as \"{column | xhtml}\""),
     ];
     for (template, expected) in cases {
         let (_dir, set) = patient_set(template);

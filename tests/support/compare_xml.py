@@ -6,6 +6,7 @@ Usage: compare_xml.py VERSION FILE
   FILE  a JSON list of {"json": <resource>, "xml": "<xml text>"} pairs
 Prints one line per pair that differs and exits 1 if any; prints "N same" otherwise.
 """
+import html
 import json
 import sys
 
@@ -28,16 +29,42 @@ def main() -> int:
             failures += 1
             print(f"pair {i}: {e}")
             continue
+        from_json, from_xml = same_narrative(from_json), same_narrative(from_xml)
         if from_json != from_xml:
             failures += 1
             print(f"pair {i} ({pair['json']['resourceType']}): XML and JSON differ")
-            print(" json:", json.dumps(from_json, sort_keys=True)[:2000])
-            print(" xml: ", json.dumps(from_xml, sort_keys=True)[:2000])
+            path, a, b = first_difference(from_json, from_xml)
+            print(f" at {path}:")
+            print(" json:", json.dumps(a, sort_keys=True)[:600])
+            print(" xml: ", json.dumps(b, sort_keys=True)[:600])
     if failures:
         print(f"{failures} of {len(pairs)} pairs differ")
         return 1
     print(f"{len(pairs)} same")
     return 0
+
+
+def same_narrative(value):
+    """A narrative div with its character references resolved: the XML reader writes "ë" back
+    as "&#235;", which is the same XHTML."""
+    if isinstance(value, dict):
+        return {k: html.unescape(v) if k == "div" and isinstance(v, str) else same_narrative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [same_narrative(v) for v in value]
+    return value
+
+
+def first_difference(a, b, path="$"):
+    """The first place where two JSON values differ, and what each holds there."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return first_difference(a.get(key), b.get(key), f"{path}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for k, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return first_difference(x, y, f"{path}[{k}]")
+    return path, a, b
 
 
 if __name__ == "__main__":
