@@ -109,7 +109,7 @@ fn at_precision(t: time::LegacyTime, precision: Option<Value>) -> Result<time::L
         ("" | "T", _) | (_, None) => t,
         ("D", Some(d)) => time::LegacyTime::Date(d),
         ("M", Some(d)) => time::LegacyTime::Partial { year: d.year(), month: Some(d.month()) },
-        ("J" | "Y", Some(d)) => time::LegacyTime::Partial { year: d.year(), month: None },
+        ("J", Some(d)) => time::LegacyTime::Partial { year: d.year(), month: None },
         (other, _) => return Err(format!("precision `{other}` is not J, M, D or T")),
     })
 }

@@ -223,28 +223,30 @@ fn eval(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
             let keep = (data || condition.is_some()) && !map.is_empty();
             Out { json: keep.then_some(Json::Object(map)), data }
         }
-        Template::Array(items) => {
-            let mut list = Vec::new();
-            let mut data = false;
-            for item in items {
-                match item {
-                    ArrayItem::One(t) => {
-                        let out = eval(t, f, cx);
-                        data |= out.data;
-                        list.extend(out.json);
-                    }
-                    ArrayItem::Each { child, item } => for_each_child_row(f, *child, |frame| {
-                        let out = eval(item, frame, cx);
-                        data |= out.data;
-                        list.extend(out.json);
-                    }),
-                }
-            }
-            Out { json: (!list.is_empty()).then_some(Json::Array(list)), data }
-        }
-        // Outside an object member (where `eval_primitives` splits it), only the value.
+        // A primitive list outside an object member (where `eval_primitives` splits it): the values.
+        Template::Array(items) | Template::PrimitiveList(items) => eval_array(items, f, cx),
         Template::Primitive { value, .. } => eval(value, f, cx),
     }
+}
+
+fn eval_array(items: &[ArrayItem], f: &Frame<'_>, cx: &mut Cx<'_>) -> Out {
+    let mut list = Vec::new();
+    let mut data = false;
+    for item in items {
+        match item {
+            ArrayItem::One(t) => {
+                let out = eval(t, f, cx);
+                data |= out.data;
+                list.extend(out.json);
+            }
+            ArrayItem::Each { child, item } => for_each_child_row(f, *child, |frame| {
+                let out = eval(item, frame, cx);
+                data |= out.data;
+                list.extend(out.json);
+            }),
+        }
+    }
+    Out { json: (!list.is_empty()).then_some(Json::Array(list)), data }
 }
 
 /// Primitives with their extensions: one (`family`) or a list (`given`), each a value and,
@@ -303,15 +305,7 @@ fn eval_primitives(t: &Template, f: &Frame<'_>, cx: &mut Cx<'_>) -> Option<Primi
             one(t, f, cx, &mut out);
             Some(out)
         }
-        Template::Array(items)
-            if items.iter().any(|i| {
-                matches!(
-                    i,
-                    ArrayItem::One(Template::Primitive { .. })
-                        | ArrayItem::Each { item: Template::Primitive { .. }, .. }
-                )
-            }) =>
-        {
+        Template::PrimitiveList(items) => {
             let mut out = Primitives { list: true, items: Vec::new(), data: false };
             for item in items {
                 match item {

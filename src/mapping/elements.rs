@@ -82,6 +82,13 @@ fn walk_object(file: &Path, version: FhirVersion, parent: &str, node: &Node, dia
                         key.pos,
                         format!("`{name}` is XHTML: write it as \"{{column | xhtml}}\", which escapes the text"),
                     );
+                } else if !text.contains('{') && !is_xhtml_div(text) {
+                    // A literal is written as it is: it must be an XHTML div already.
+                    diags.error(
+                        file,
+                        key.pos,
+                        format!("`{name}` must be a well-formed <div xmlns=\"http://www.w3.org/1999/xhtml\">...</div>"),
+                    );
                 }
             }
             Some(ElementKind::Resource) => {}
@@ -119,6 +126,14 @@ fn check_cardinality(
             format!("`{name}` occurs at most once in {}: write one value, not a list", shown(parent)),
         );
     }
+}
+
+/// Whether `text` is one well-formed `div` element in the XHTML namespace.
+fn is_xhtml_div(text: &str) -> bool {
+    roxmltree::Document::parse(text).is_ok_and(|doc| {
+        let root = doc.root_element();
+        root.tag_name().name() == "div" && root.tag_name().namespace() == Some("http://www.w3.org/1999/xhtml")
+    })
 }
 
 /// The node itself, or the items of a list.

@@ -65,6 +65,9 @@ pub enum Template {
         value: Box<Template>,
         element: Box<Template>,
     },
+    /// A list with `Primitive` items (a list of plain values has none), told apart when the
+    /// template is compiled so evaluation need not look.
+    PrimitiveList(Vec<ArrayItem>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +133,18 @@ pub fn compile(node: &Node, env: &TemplateEnv<'_>, scope: &mut Scope, diags: &mu
                     out.push(ArrayItem::One(compile(item, env, scope, diags)));
                 }
             }
-            simplify(Template::Array(out))
+            let has_primitives = out.iter().any(|i| {
+                matches!(
+                    i,
+                    ArrayItem::One(Template::Primitive { .. })
+                        | ArrayItem::Each { item: Template::Primitive { .. }, .. }
+                )
+            });
+            if has_primitives {
+                Template::PrimitiveList(out)
+            } else {
+                simplify(Template::Array(out))
+            }
         }
         NodeKind::Map(_) if node.get("$value").is_some() => {
             let value = node.get("$value").map(|v| compile(v, env, scope, diags));

@@ -168,6 +168,7 @@ fn templates_refuse_what_their_elements_cannot_hold() {
             "give its extensions in one place",
         ),
         ("  text: {status: generated, div: \"<div>{achternaam}</div>\"}\n", "write it as \"{column | xhtml}\""),
+        ("  text: {status: generated, div: \"<div>open\"}\n", "must be a well-formed <div xmlns="),
     ];
     for (template, expected) in cases {
         let (_dir, set) = patient_set(template);
