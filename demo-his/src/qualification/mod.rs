@@ -286,6 +286,8 @@ fn gender(f: &Fixture) -> Option<&'static str> {
 }
 
 const UZI: &str = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers";
+const UZI_ROLE: &str = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode";
+const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 const GBA_COUNTRY: &str = "urn:oid:2.16.840.1.113883.2.4.4.16.34";
 
 /// MC (mobile) or LL (landline) for the first phone number: its zib telecom type, else what
@@ -302,8 +304,6 @@ fn phone_kind(f: &Fixture) -> Option<&'static str> {
         }
     }
 }
-const UZI_ROLE: &str = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode";
-const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 
 /// `medewerker.functie` for a UZI role code.
 fn local_function(uzi_role: &str) -> Option<&'static str> {
