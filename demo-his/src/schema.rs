@@ -26,20 +26,22 @@ const TABLES: &[TableDecl] = &[
     // `med_id`), status A actief / B beeindigd, and `attentie` J when the GP marked it an alert (from
     // `attentie_sinds` until `attentie_tot`).
     ("episode", "episode_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, icpc VARCHAR(6), titel VARCHAR(80), diagnose VARCHAR(80), soort CHAR(1), begindatum DATE, einddatum DATE, status CHAR(1), attentie CHAR(1), attentie_sinds DATE, attentie_tot DATE, med_id INTEGER, verwijderd CHAR(1) NOT NULL"),
-    // A contact; `datum_precisie` says how much of `datum_tijd` is known (D the day only, T the
-    // time too; empty: all of it). Other tables keep such a `*_precisie` beside a date the
-    // same way (J a year, M a month).
-    ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, datum_precisie CHAR(1), duur_min INTEGER, verwijderd CHAR(1) NOT NULL"),
+    // A contact, from `datum_tijd` until `eind_tijd`; `datum_precisie` says how much of both is
+    // known (D the day only, T the time too; empty: all of it). Other tables keep such a
+    // `*_precisie` beside a date the same way (J a year, M a month).
+    ("contact", "contact_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, episode_id INTEGER, med_id INTEGER, soort CHAR(2), datum_tijd TIMESTAMP, datum_precisie CHAR(1), eind_tijd TIMESTAMP, verwijderd CHAR(1) NOT NULL"),
     // A SOEP line; an E (evaluation) line has the ICPC code of its diagnosis.
     ("journaalregel", "regel_id INTEGER PRIMARY KEY, contact_id INTEGER NOT NULL, pat_id INTEGER NOT NULL, episode_id INTEGER, soep CHAR(1) NOT NULL, tekst VARCHAR(500), icpc VARCHAR(6), icpc_omschrijving VARCHAR(80), verwijderd CHAR(1) NOT NULL"),
     // A diagnostic test (NHG table 45): `soort` L laboratorium, V vitale functie (measured in
-    // the practice), B beeldvorming and other diagnostics.
-    ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), loinc VARCHAR(10), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3), soort CHAR(1) NOT NULL"),
+    // the practice), B beeldvorming and other diagnostics. `eenheid` is the UCUM unit,
+    // `eenheid_tekst` how the lab writes it (mmHg for mm[Hg]); `loinc_omschrijving` the LOINC
+    // code's own name beside the NHG one.
+    ("bepaling", "nhg_code VARCHAR(6) PRIMARY KEY, omschrijving VARCHAR(80) NOT NULL, eenheid VARCHAR(20), eenheid_tekst VARCHAR(20), loinc VARCHAR(10), loinc_omschrijving VARCHAR(120), ondergrens VARCHAR(10), bovengrens VARCHAR(10), materiaal CHAR(3), soort CHAR(1) NOT NULL"),
     // A result: `uitslag` as text (a number with a decimal comma, or words), a coded result's
     // NHG table 45 result code (`uitslag_code`), the lab's flag (`interpretatie`, HL7 table
     // 0078: H, L, N, ...), where it was measured (`lokatie`, SNOMED CT, and `lokatie_tekst`).
     ("labuitslag", "uitslag_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, contact_id INTEGER, episode_id INTEGER, med_id INTEGER, nhg_code VARCHAR(6) NOT NULL, uitslag VARCHAR(200), uitslag_code VARCHAR(10), interpretatie VARCHAR(4), lokatie VARCHAR(18), lokatie_tekst VARCHAR(60), afname TIMESTAMP, afname_precisie CHAR(1), status CHAR(1), verwijderd CHAR(1) NOT NULL"),
-    ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
+    ("middel", "hpk_code INTEGER PRIMARY KEY, prk_code INTEGER, gpk_code INTEGER, naam VARCHAR(80) NOT NULL, vorm VARCHAR(20)"),
     // A prescription's dosage as the GP system keeps it: `dosering` the text the patient reads;
     // `frequentie` times per `periode` `periode_eenheid` (U uur, D dag, W week, M maand, J jaar);
     // `aantal` (decimal comma) of `eenheid` (G-Standaard basiseenheid `eenheid_code`, e.g. 245

@@ -81,6 +81,14 @@ fn served_content_is_the_fixtures_content() {
             let c = compare(f, &served[*s].root, &translate);
             (row.values, row.kept) = (row.values + c.values, row.kept + c.kept);
             (row.lost, row.changed) = (row.lost + c.lost.len(), row.changed + c.changed.len());
+            if std::env::var_os("FIDELITY_COUNTS").is_some() {
+                for p in &c.lost {
+                    eprintln!("COUNT\t{service}\t{}\tlost\t{p}", f.resource_type);
+                }
+                for p in &c.changed {
+                    eprintln!("COUNT\t{service}\t{}\tchanged\t{p}", f.resource_type);
+                }
+            }
             found.extend(c.lost.iter().map(|p| gap("lost", p)));
             found.extend(c.changed.iter().map(|p| gap("changed", p)));
         }

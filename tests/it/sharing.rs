@@ -167,7 +167,7 @@ fn fragments_are_checked_where_they_are_used_and_written() {
         (
             "{{staff_name(m)}} AS huisarts_naam",
             "{{staff_nam(m)}} AS huisarts_naam",
-            "unknown SQL fragment `staff_nam` (defined under `sql:`: family_name, patient_name, practitioners_of_patient, result_value, staff_name)",
+            "unknown SQL fragment `staff_nam` (defined under `sql:`: contact_label, family_name, patient_name, practitioners_of_patient, result_value, staff_name)",
         ),
         (
             "{{staff_name(m)}} AS huisarts_naam",

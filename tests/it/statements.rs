@@ -30,15 +30,15 @@ fn broken_set(dir: &Path) -> (PathBuf, Vec<String>) {
     let patient = edit(common.join("patient.yaml"), "id: \"{pat_id}\"", "id: \"{pat_id_typo}\"", "\"{pat_id_typo}");
     let encounter = edit(
         mappings.join("encounter.yaml"),
-        "display: \"{episode_titel}\"",
-        "display: \"{episode_title}\"",
-        "\"{episode_title}",
+        "display: \"{episode_naam}\"",
+        "display: \"{episode_name}\"",
+        "\"{episode_name}",
     );
     // A database error points at the first line of the query.
     let practitioner = edit(common.join("practitioner.yaml"), "FROM medewerker m", "FROM medewerkers m", "SELECT");
     let expected = vec![
         format!("{patient}: error: column `pat_id_typo` is not returned by the query"),
-        format!("{encounter}: error: column `episode_title` is not returned by the query"),
+        format!("{encounter}: error: column `episode_name` is not returned by the query"),
         format!("{practitioner}: error: the database refuses this query"),
     ];
     (mappings, expected)

@@ -139,15 +139,15 @@ const INSURERS: &[i64] = &[10, 11, 12];
 
 /// Medicines of this part (what patients report they use, the pharmacy's agreements), beside
 /// the GP prescriptions' own: HPK, PRK, name, form, dosage text, times a day. Illustrative codes.
-const MEDICINES: &[(i64, i64, &str, &str, &str, i64)] = &[
-    (2817113, 94005, "METOPROLOLSUCCINAAT TABLET MGA 50MG", "TABLET MGA", "1 maal daags 1 tablet", 1),
-    (1753681, 52701, "ACETYLSALICYLZUUR TABLET 80MG", "TABLET", "1 maal daags 1 tablet", 1),
-    (1002619, 13064, "HYDROCHLOORTHIAZIDE TABLET 12,5MG", "TABLET", "1 maal daags 1 tablet 's ochtends", 1),
-    (2631555, 99260, "COLECALCIFEROL CAPSULE 800IE", "CAPSULE", "1 maal daags 1 capsule", 1),
-    (2346540, 76279, "PANTOPRAZOL TABLET MSR 40MG", "TABLET MSR", "1 maal daags 1 tablet voor het ontbijt", 1),
-    (2909654, 110108, "APIXABAN TABLET 5MG", "TABLET", "2 maal daags 1 tablet", 2),
-    (1876325, 45799, "AMLODIPINE TABLET 5MG", "TABLET", "1 maal daags 1 tablet", 1),
-    (2038994, 25542, "MACROGOL/ZOUTEN POEDER VOOR DRANK", "POEDER", "1 maal daags 1 sachet", 1),
+const MEDICINES: &[(i64, i64, i64, &str, &str, &str, i64)] = &[
+    (2817113, 94005, 100196, "METOPROLOLSUCCINAAT TABLET MGA 50MG", "TABLET MGA", "1 maal daags 1 tablet", 1),
+    (1753681, 52701, 48860, "ACETYLSALICYLZUUR TABLET 80MG", "TABLET", "1 maal daags 1 tablet", 1),
+    (1002619, 13064, 5118, "HYDROCHLOORTHIAZIDE TABLET 12,5MG", "TABLET", "1 maal daags 1 tablet 's ochtends", 1),
+    (2631555, 99260, 100854, "COLECALCIFEROL CAPSULE 800IE", "CAPSULE", "1 maal daags 1 capsule", 1),
+    (2346540, 76279, 80411, "PANTOPRAZOL TABLET MSR 40MG", "TABLET MSR", "1 maal daags 1 tablet voor het ontbijt", 1),
+    (2909654, 110108, 114154, "APIXABAN TABLET 5MG", "TABLET", "2 maal daags 1 tablet", 2),
+    (1876325, 45799, 49719, "AMLODIPINE TABLET 5MG", "TABLET", "1 maal daags 1 tablet", 1),
+    (2038994, 25542, 31208, "MACROGOL/ZOUTEN POEDER VOOR DRANK", "POEDER", "1 maal daags 1 sachet", 1),
 ];
 
 /// SNOMED CT problem, description, kind (D diagnose, K klacht, S symptoom), body site,
@@ -302,8 +302,8 @@ fn reference_data(t: &mut Tables) {
             ],
         );
     }
-    for (hpk, prk, name, form, _, _) in MEDICINES {
-        t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), (*name).into(), (*form).into()]);
+    for (hpk, prk, gpk, name, form, _, _) in MEDICINES {
+        t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), Value::Int(*gpk), (*name).into(), (*form).into()]);
     }
 }
 
@@ -827,7 +827,7 @@ fn medication(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
                 continue;
             }
             used.push(k);
-            let (hpk, _, _, _, dosage, per_day) = MEDICINES[k];
+            let (hpk, _, _, _, _, dosage, per_day) = MEDICINES[k];
             let start = days_ago(p, r.range(20, 6 * 365));
             let stopped = r.chance(20);
             let end = stopped.then(|| start + Duration::days(r.range(14, 365))).filter(|e| *e < p.anchor);
@@ -861,7 +861,7 @@ fn medication(t: &mut Tables, p: &PatientContext<'_>, r: &mut Rng) {
     // The pharmacy's administration agreements, for some of those medicines.
     if r.chance(70) {
         let k = used.first().copied().unwrap_or_else(|| r.range(0, MEDICINES.len() as i64 - 1) as usize);
-        let (hpk, _, _, _, dosage, per_day) = MEDICINES[k];
+        let (hpk, _, _, _, _, dosage, per_day) = MEDICINES[k];
         let agreed = days_ago(p, r.range(5, 3 * 365));
         let days = *r.pick(&[30, 90, 90, 180]);
         let status = if agreed + Duration::days(days) < p.anchor { "G" } else { "A" };

@@ -125,30 +125,97 @@ const COMPLAINTS: &[(&str, &str, [&str; 4])] = &[
 /// The naming system of the lab's result numbers (below the test root of this system's ids).
 const LAB_NUMBERS: &str = "urn:oid:2.16.840.1.113883.2.4.3.11.999.7.8";
 
-/// NHG table 45 code, description, unit, LOINC, low, high, material (BLD blood, URI urine;
-/// empty for a measurement in the practice, which has no specimen).
-const TESTS: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
-    ("3208", "glucose nuchter, art/cap (lab)", "mmol/L", "1558-6", "3,5", "5,6", "BLD"),
-    ("382", "Hb (hemoglobine)", "mmol/L", "718-7", "7,5", "10,0", "BLD"),
-    ("2431", "kreatinine (bloed)", "umol/L", "14682-9", "60", "110", "BLD"),
-    ("2856", "HbA1c (IFCC)", "mmol/mol", "59261-8", "20", "42", "BLD"),
-    ("1780", "cholesterol totaal", "mmol/L", "2093-3", "", "5,0", "BLD"),
-    ("3213", "kalium (bloed)", "mmol/L", "2823-3", "3,5", "5,0", "BLD"),
-    ("1744", "systolische bloeddruk", "mm[Hg]", "8480-6", "90", "140", ""),
-    ("1743", "diastolische bloeddruk", "mm[Hg]", "8462-4", "60", "90", ""),
-    ("2063", "nitriet (urine, stick)", "", "5802-4", "", "", "URI"),
+/// A test of the practice's table (bepaling).
+type Test = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// NHG table 45 code, description, unit (UCUM), LOINC, low, high, material (BLD blood, URI
+/// urine; empty for a measurement in the practice, which has no specimen), the unit as
+/// written, the LOINC code's name.
+const TESTS: &[Test] = &[
+    (
+        "3208",
+        "glucose nuchter, art/cap (lab)",
+        "mmol/L",
+        "1558-6",
+        "3,5",
+        "5,6",
+        "BLD",
+        "mmol/L",
+        "Fasting glucose [Moles/volume] in Serum or Plasma",
+    ),
+    ("382", "Hb (hemoglobine)", "mmol/L", "718-7", "7,5", "10,0", "BLD", "mmol/L", "Hemoglobin [Mass/volume] in Blood"),
+    (
+        "2431",
+        "kreatinine (bloed)",
+        "umol/L",
+        "14682-9",
+        "60",
+        "110",
+        "BLD",
+        "umol/L",
+        "Creatinine [Moles/volume] in Serum or Plasma",
+    ),
+    (
+        "2856",
+        "HbA1c (IFCC)",
+        "mmol/mol",
+        "59261-8",
+        "20",
+        "42",
+        "BLD",
+        "mmol/mol",
+        "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
+    ),
+    (
+        "1780",
+        "cholesterol totaal",
+        "mmol/L",
+        "2093-3",
+        "",
+        "5,0",
+        "BLD",
+        "mmol/L",
+        "Cholesterol [Mass/volume] in Serum or Plasma",
+    ),
+    (
+        "3213",
+        "kalium (bloed)",
+        "mmol/L",
+        "2823-3",
+        "3,5",
+        "5,0",
+        "BLD",
+        "mmol/L",
+        "Potassium [Moles/volume] in Serum or Plasma",
+    ),
+    ("1744", "systolische bloeddruk", "mm[Hg]", "8480-6", "90", "140", "", "mmHg", "Systolic blood pressure"),
+    ("1743", "diastolische bloeddruk", "mm[Hg]", "8462-4", "60", "90", "", "mmHg", "Diastolic blood pressure"),
+    ("2063", "nitriet (urine, stick)", "", "5802-4", "", "", "URI", "", "Nitrite [Presence] in Urine by Test strip"),
 ];
 
-/// HPK code, PRK code, name, form, dosage text, times per day, units a time (as the text says).
-const MEDICINES: &[(i64, i64, &str, &str, &str, i64, &str)] = &[
-    (1561294, 40118, "IBUPROFEN TABLET 400MG", "TABLET", "3 maal daags 1 tablet zo nodig", 3, "1"),
-    (2364190, 90001, "PARACETAMOL TABLET 500MG", "TABLET", "4 maal daags 2 tabletten zo nodig", 4, "2"),
-    (1898981, 44334, "OMEPRAZOL CAPSULE MSR 20MG", "CAPSULE", "1 maal daags 1 capsule", 1, "1"),
-    (1611526, 18376, "METFORMINE TABLET 500MG", "TABLET", "2 maal daags 1 tablet", 2, "1"),
-    (2047799, 23027, "SIMVASTATINE TABLET 40MG", "TABLET", "1 maal daags 1 tablet 's avonds", 1, "1"),
-    (1398474, 10685, "AMOXICILLINE CAPSULE 500MG", "CAPSULE", "3 maal daags 1 capsule", 3, "1"),
-    (2242311, 25208, "SALBUTAMOL AEROSOL 100UG/DO", "AEROSOL", "zo nodig 4 maal daags 2 inhalaties", 4, "2"),
-    (1470728, 20907, "LISINOPRIL TABLET 10MG", "TABLET", "1 maal daags 1 tablet", 1, "1"),
+/// A medicine of the practice's table (middel) with how it is usually prescribed.
+type Medicine = (i64, i64, i64, &'static str, &'static str, &'static str, i64, &'static str);
+
+/// HPK, PRK and GPK codes, name, form, dosage text, times per day, units a time (as the text says).
+const MEDICINES: &[Medicine] = &[
+    (1561294, 40118, 51004, "IBUPROFEN TABLET 400MG", "TABLET", "3 maal daags 1 tablet zo nodig", 3, "1"),
+    (2364190, 90001, 2194, "PARACETAMOL TABLET 500MG", "TABLET", "4 maal daags 2 tabletten zo nodig", 4, "2"),
+    (1898981, 44334, 22411, "OMEPRAZOL CAPSULE MSR 20MG", "CAPSULE", "1 maal daags 1 capsule", 1, "1"),
+    (1611526, 18376, 17175, "METFORMINE TABLET 500MG", "TABLET", "2 maal daags 1 tablet", 2, "1"),
+    (2047799, 23027, 23795, "SIMVASTATINE TABLET 40MG", "TABLET", "1 maal daags 1 tablet 's avonds", 1, "1"),
+    (1398474, 10685, 12246, "AMOXICILLINE CAPSULE 500MG", "CAPSULE", "3 maal daags 1 capsule", 3, "1"),
+    (2242311, 25208, 26913, "SALBUTAMOL AEROSOL 100UG/DO", "AEROSOL", "zo nodig 4 maal daags 2 inhalaties", 4, "2"),
+    (1470728, 20907, 20974, "LISINOPRIL TABLET 10MG", "TABLET", "1 maal daags 1 tablet", 1, "1"),
 ];
 
 /// Category, code system (G = G-Standaard stofnaam, S = SNOMED), code, description.
@@ -230,14 +297,14 @@ pub(crate) fn reference_data(t: &mut Tables) {
             yes_no(true),
         ],
     );
-    for (code, name, unit, loinc, low, high, material) in TESTS {
+    for (code, name, unit, loinc, low, high, material, unit_text, loinc_name) in TESTS {
         // Without a material it is measured in the practice: a vital sign.
         let kind = if material.is_empty() { "V" } else { "L" };
-        let row = [*code, *name, *unit, *loinc, *low, *high, *material, kind];
+        let row = [*code, *name, *unit, *unit_text, *loinc, *loinc_name, *low, *high, *material, kind];
         t.add("bepaling", row.iter().map(|v| blank_null(v)).collect());
     }
-    for (hpk, prk, name, form, ..) in MEDICINES {
-        t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), (*name).into(), (*form).into()]);
+    for (hpk, prk, gpk, name, form, ..) in MEDICINES {
+        t.add("middel", vec![Value::Int(*hpk), Value::Int(*prk), Value::Int(*gpk), (*name).into(), (*form).into()]);
     }
 }
 
@@ -381,7 +448,7 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
                 kind.into(),
                 at(day, minutes),
                 Value::Null,
-                Value::Int(rng.range(5, 20)),
+                at(day, minutes + rng.range(5, 20)),
                 yes_no(deleted),
             ],
         );
@@ -454,7 +521,7 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
     for _ in 0..rng.range(0, 5) {
         ids.voorschrift += 1;
         let medicine = rng.range(0, MEDICINES.len() as i64 - 1) as usize;
-        let (hpk, _, _, form, dosage, per_day, units) = MEDICINES[medicine];
+        let (hpk, _, _, _, form, dosage, per_day, units) = MEDICINES[medicine];
         let (contact, episode, doctor, day, minutes) = *rng.pick(&contacts_or_default(&contacts, gp, opts.anchor));
         let current = rng.chance(50);
         let end = if current {
@@ -567,7 +634,7 @@ fn contacts_or_default(contacts: &[(i64, i64, i64, NaiveDate, i64)], gp: i64, an
 fn flag(test: usize, result: Option<&Value>) -> Option<&'static str> {
     let number = |s: &str| s.replace(',', ".").parse::<f64>().ok();
     let value = result.and_then(|v| v.to_text()).and_then(|t| number(&t))?;
-    let (.., low, high, _) = TESTS[test];
+    let (_, _, _, _, low, high, ..) = TESTS[test];
     if number(high).is_some_and(|h| value > h) {
         Some("H")
     } else if number(low).is_some_and(|l| value < l) {

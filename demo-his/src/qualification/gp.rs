@@ -96,8 +96,6 @@ fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
         identify(t, "contact", key, encounter);
         keys.insert(encounter, key);
         let start = encounter.datetime("period.start");
-        let minutes =
-            start.zip(encounter.datetime("period.end")).map(|(s, e)| (e - s).num_minutes()).filter(|m| *m > 0);
         t.add(
             "contact",
             vec![
@@ -108,7 +106,7 @@ fn contacts(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
                 text(encounter.code_in("type", "https://referentiemodel.nhg.org/tabellen/nhg-tabel-14-contactwijze")),
                 opt(start.map(Value::Timestamp)),
                 opt(encounter.precision("period.start").map(Value::from)),
-                opt(minutes.map(Value::Int)),
+                opt(encounter.datetime("period.end").map(Value::Timestamp)),
                 yes_no(false),
             ],
         );

@@ -12,6 +12,7 @@ pub const LOINC: &str = "http://loinc.org";
 pub const NHG_45: &str = "https://referentiemodel.nhg.org/tabellen/nhg-tabel-45-diagnostische-bepalingen";
 pub const HPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.7";
 pub const PRK: &str = "urn:oid:2.16.840.1.113883.2.4.4.10";
+pub const GPK: &str = "urn:oid:2.16.840.1.113883.2.4.4.1";
 pub const AGB: &str = "http://fhir.nl/fhir/NamingSystem/agb-z";
 pub const URA: &str = "http://fhir.nl/fhir/NamingSystem/ura";
 pub const ROUTE: &str = "urn:oid:2.16.840.1.113883.2.4.4.9";
@@ -173,6 +174,7 @@ pub fn products(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys) {
             vec![
                 Value::Int(key),
                 integer(product.code_in("code", PRK)),
+                integer(product.code_in("code", GPK)),
                 product.get("code.text").or(product.get("code.coding.display")).unwrap_or(&product.id).into(),
                 text(product.get("form.coding.display")),
             ],
@@ -211,13 +213,16 @@ pub fn lab_result(t: &mut Tables, fixtures: &Fixtures, o: &Fixture, keys: &mut K
             .or(o.get("code.text"))
             .unwrap_or(&code)
             .to_owned();
+        let loinc_name = o.each("code.coding").into_iter().find(|c| c.get("system") == Some(LOINC));
         t.add(
             "bepaling",
             vec![
                 code.as_str().into(),
                 name.into(),
                 text(o.get("valueQuantity.code").or(o.get("valueQuantity.unit"))),
+                text(o.get("valueQuantity.unit")),
                 text(loinc),
+                text(loinc_name.and_then(|c| c.get("display"))),
                 comma(o.get("referenceRange.low.value")),
                 comma(o.get("referenceRange.high.value")),
                 opt(material(fixtures, o).map(Value::from)),
@@ -273,6 +278,13 @@ pub fn prescription(
 ) -> i64 {
     let key = t.next_id("voorschrift");
     identify(t, "voorschrift", key, request);
+    // The medication treatment it belongs to, by the identifier the prescriber gave it.
+    let treatment = request.ext(&format!("{SD}zib-Medication-MedicationTreatment"));
+    if let Some((system, value)) =
+        treatment.and_then(|e| Some((e.get("valueIdentifier.system")?, e.get("valueIdentifier.value")?)))
+    {
+        t.add("kenmerk", vec!["behandeling".into(), Value::Int(key), system.into(), value.into()]);
+    }
     let period = request.ext(&format!("{SD}zib-Medication-PeriodOfUse"));
     let duration = request.ext(&format!("{SD}zib-MedicationUse-Duration"));
     let d = request.first("dosageInstruction");
