@@ -21,6 +21,10 @@ const TABLES: &[TableDecl] = &[
     // PST postadres, TMP tijdelijk), `telefoon_soort` MC mobiel or LL vast, `burgerlijke_staat` HL7's
     // marital status (M gehuwd, U ongehuwd, D gescheiden, W weduwe), `overleden` and `meerling` J/N.
     ("patient", "pat_id INTEGER PRIMARY KEY, bsn CHAR(9), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), geslacht CHAR(1), geboortedatum DATE, straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), land CHAR(4), adres_soort VARCHAR(4), telefoon VARCHAR(20), telefoon_soort CHAR(2), email VARCHAR(80), burgerlijke_staat CHAR(1), overleden CHAR(1), meerling CHAR(1), huisarts_id INTEGER, ingeschreven_op DATE, verwijderd CHAR(1) NOT NULL"),
+    // A patient's contact person: `rol` (zib ContactPerson role, table 472: 1 eerste
+    // contactpersoon, 2 tweede, ...), `relatie` (HL7 RoleCode: WIFE, HUSB, DAU, SON, FRND, ...),
+    // the name, phone and address in the columns of `patient`.
+    ("contactpersoon", "contactpersoon_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, rol VARCHAR(4), relatie VARCHAR(10), achternaam VARCHAR(60) NOT NULL, voorvoegsels VARCHAR(20), voornamen VARCHAR(60), voorletters VARCHAR(10), roepnaam VARCHAR(40), partner_voorvoegsels VARCHAR(20), partner_achternaam VARCHAR(60), naamgebruik CHAR(1), telefoon VARCHAR(20), telefoon_soort CHAR(2), email VARCHAR(80), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), woonplaats VARCHAR(60), land CHAR(4), adres_soort VARCHAR(4), verwijderd CHAR(1) NOT NULL"),
     // An episode (ICPC-1 NL problem, `icpc` with its subcode such as L86.01): its title, the
     // diagnosis it stands for (`diagnose`, of `soort` D diagnose or K klacht, recorded by
     // `med_id`), status A actief / B beeindigd, and `attentie` J when the GP marked it an alert (from
@@ -136,6 +140,7 @@ const DOCUMENT_INDEXES: &[TableDecl] = &[("document", "pat_id")];
 /// few index lookups in a 100,000-patient database.
 const INDEXES: &[TableDecl] = &[
     ("patient", "bsn"),
+    ("contactpersoon", "pat_id"),
     ("episode", "pat_id"),
     ("contact", "pat_id"),
     // The episodes' first and last contact (episodeofcare.yaml): without it, every episode

@@ -318,6 +318,7 @@ pub(crate) struct Ids {
     voorschrift: i64,
     allergie: i64,
     reactie: i64,
+    contactpersoon: i64,
 }
 
 /// The GP record of patient `i`; what the other parts need of it comes back.
@@ -386,6 +387,46 @@ pub(crate) fn patient(t: &mut Tables, ids: &mut Ids, opts: &GeneratorOptions, i:
         ]
     };
     t.add("patient", patient_row(pat_id, false, &mut rng));
+    // A woman who goes by her partner's name has him as her first contact person (he lives at
+    // her address, which is not repeated); every seventh other patient has a daughter living
+    // elsewhere (drawn from the patient number, as above).
+    let n = i as usize;
+    let contact = match partner {
+        Some((prefix, name)) => Some(("HUSB", GIVEN_M[n % GIVEN_M.len()], prefix, name, false)),
+        None if i % 7 == 0 => Some(("DAU", GIVEN_F[n % GIVEN_F.len()], prefix, family, true)),
+        None => None,
+    };
+    if let Some((relation, first, own_prefix, own, elsewhere)) = contact {
+        ids.contactpersoon += 1;
+        let address = |v: Value| if elsewhere { v } else { Value::Null };
+        t.add(
+            "contactpersoon",
+            vec![
+                Value::Int(ids.contactpersoon),
+                Value::Int(pat_id),
+                "1".into(),
+                relation.into(),
+                own.into(),
+                blank_null(own_prefix),
+                first.into(),
+                format!("{}.", &first[..1]).into(),
+                first.into(),
+                Value::Null,
+                Value::Null,
+                "E".into(),
+                format!("06-{:08}", 20_000_000 + i64::from(i)).into(),
+                "MC".into(),
+                Value::Null,
+                address(STREETS[n % STREETS.len()].into()),
+                address((n % 90 + 1).to_string().into()),
+                address(format!("{}AB", 3500 + n % 400).into()),
+                address(CITIES[n % CITIES.len()].into()),
+                address("6030".into()),
+                address("PHYS".into()),
+                yes_no(false),
+            ],
+        );
+    }
     // Every tenth patient also has an old, soft-deleted record with the same BSN: the lookup
     // must still find exactly one.
     if i % 10 == 3 {

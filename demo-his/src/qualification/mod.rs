@@ -232,13 +232,8 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 opt(address.and_then(house_number).map(Value::from)),
                 opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
                 opt(address.and_then(|a| a.get("city")).map(Value::from)),
-                opt(address
-                    .and_then(|a| a.code_in("country.extension.valueCodeableConcept", GBA_COUNTRY))
-                    .map(Value::from)),
-                opt(address
-                    .and_then(|a| a.ext("http://nictiz.nl/fhir/StructureDefinition/zib-AddressInformation-AddressType"))
-                    .and_then(|e| e.get("valueCodeableConcept.coding.code"))
-                    .map(Value::from)),
+                opt(address.and_then(country).map(Value::from)),
+                opt(address.and_then(address_kind).map(Value::from)),
                 opt(telecom(patient, "phone").map(Value::from)),
                 opt(phone_kind(patient).map(Value::from)),
                 opt(telecom(patient, "email").map(Value::from)),
@@ -250,14 +245,66 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 yes_no(false),
             ],
         );
+        for contact in patient.each("contact") {
+            contact_person(t, key, contact);
+        }
     }
+}
+
+/// A patient's contact person (Patient.contact: zib ContactPerson) as a `contactpersoon` row.
+fn contact_person(t: &mut Tables, patient: i64, contact: &fixture::Element) {
+    let name = contact.first("name").map(Name::of).unwrap_or_default();
+    let address = contact.first("address");
+    let relationships = contact.each("relationship");
+    let role = relationships.iter().find_map(|r| r.code_in("", CONTACT_ROLE));
+    let relation = relationships.iter().find_map(|r| r.code_in("", ROLE_CODE));
+    let key = t.next_id("contactpersoon");
+    t.add(
+        "contactpersoon",
+        vec![
+            Value::Int(key),
+            Value::Int(patient),
+            opt(role.map(Value::from)),
+            opt(relation.map(Value::from)),
+            name.own.as_deref().unwrap_or("Onbekend").into(),
+            names::column(&name.own_prefix),
+            names::column(&name.given),
+            names::column(&name.initials),
+            names::column(&name.call),
+            names::column(&name.partner_prefix),
+            names::column(&name.partner),
+            opt(name.usage.map(Value::from)),
+            opt(telecom(contact, "phone").map(Value::from)),
+            opt(phone_kind(contact).map(Value::from)),
+            opt(telecom(contact, "email").map(Value::from)),
+            opt(address.and_then(street).map(Value::from)),
+            opt(address.and_then(house_number).map(Value::from)),
+            opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
+            opt(address.and_then(|a| a.get("city")).map(Value::from)),
+            opt(address.and_then(country).map(Value::from)),
+            opt(address.and_then(address_kind).map(Value::from)),
+            yes_no(false),
+        ],
+    );
+}
+
+/// The GBA country code of an address (6030 Nederland).
+fn country(address: &fixture::Element) -> Option<&str> {
+    address.code_in("country.extension.valueCodeableConcept", GBA_COUNTRY)
+}
+
+/// The kind of an address (zib AddressType: PHYS, HP, PST, TMP).
+fn address_kind(address: &fixture::Element) -> Option<&str> {
+    address
+        .ext("http://nictiz.nl/fhir/StructureDefinition/zib-AddressInformation-AddressType")
+        .and_then(|e| e.get("valueCodeableConcept.coding.code"))
 }
 
 fn identifier<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
     f.each("identifier").into_iter().find(|i| i.get("system") == Some(system)).and_then(|i| i.get("value"))
 }
 
-fn telecom<'a>(f: &'a Fixture, system: &str) -> Option<&'a str> {
+fn telecom<'a>(f: &'a fixture::Element, system: &str) -> Option<&'a str> {
     f.each("telecom").into_iter().find(|t| t.get("system") == Some(system)).and_then(|t| t.get("value"))
 }
 
@@ -289,10 +336,13 @@ const UZI: &str = "http://fhir.nl/fhir/NamingSystem/uzi-nr-pers";
 const UZI_ROLE: &str = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode";
 const VEKTIS: &str = "urn:oid:2.16.840.1.113883.2.4.6.7";
 const GBA_COUNTRY: &str = "urn:oid:2.16.840.1.113883.2.4.4.16.34";
+/// The role of a contact person (zib ContactPerson, table 472: 1 eerste contactpersoon).
+const CONTACT_ROLE: &str = "urn:oid:2.16.840.1.113883.2.4.3.11.22.472";
+const ROLE_CODE: &str = "http://hl7.org/fhir/v3/RoleCode";
 
 /// MC (mobile) or LL (landline) for the first phone number: its zib telecom type, else what
 /// the number looks like.
-fn phone_kind(f: &Fixture) -> Option<&'static str> {
+fn phone_kind(f: &fixture::Element) -> Option<&'static str> {
     let phone = f.each("telecom").into_iter().find(|t| t.get("system") == Some("phone"))?;
     let kind = phone.ext("http://nictiz.nl/fhir/StructureDefinition/zib-ContactInformation-TelecomType");
     match kind.and_then(|k| k.get("valueCodeableConcept.coding.code")) {
