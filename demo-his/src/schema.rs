@@ -8,11 +8,13 @@ pub type TableDecl = (&'static str, &'static str);
 
 /// The GP system's own tables, in creation order.
 const TABLES: &[TableDecl] = &[
-    ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60)"),
+    // A practice; phones, addresses and countries here and below are kept as for `patient`
+    // (`telefoon_soort`, `land`, `adres_soort`).
+    ("praktijk", "praktijk_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), telefoon_soort CHAR(2), land CHAR(4), adres_soort VARCHAR(4)"),
     // A staff member and the role they have in the practice: `functie` (HA huisarts, PO
     // praktijkondersteuner, AS arts), the Vektis specialism (`specialisme`,
-    // COD016), the UZI number, work phone and email.
-    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), uzi_nummer CHAR(9), voorletters VARCHAR(10), voornamen VARCHAR(60), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2), specialisme CHAR(4), telefoon VARCHAR(20), email VARCHAR(80), geslacht CHAR(1), verwijderd CHAR(1) NOT NULL"),
+    // COD016), the UZI number, work phone, email and work address.
+    ("medewerker", "med_id INTEGER PRIMARY KEY, praktijk_id INTEGER NOT NULL, agb_code CHAR(8), uzi_nummer CHAR(9), voorletters VARCHAR(10), voornamen VARCHAR(60), voorvoegsels VARCHAR(20), achternaam VARCHAR(60) NOT NULL, functie CHAR(2), specialisme CHAR(4), telefoon VARCHAR(20), telefoon_soort CHAR(2), email VARCHAR(80), geslacht CHAR(1), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), land CHAR(4), adres_soort VARCHAR(4), verwijderd CHAR(1) NOT NULL"),
     // Names as the Dutch civil registry (BRP) has them: the own family name (`achternaam`,
     // its prefixes `voorvoegsels`), the partner's, and which the patient goes by
     // (`naamgebruik`: E eigen, P partner, V partner then own, N own then partner); the given
@@ -70,7 +72,7 @@ const TABLES: &[TableDecl] = &[
 const BGZ_TABLES: &[TableDecl] = &[
     // The address book: hospital departments (ZH), pharmacies (AP), health insurers (ZV), GP
     // practices (HA) and others (OV).
-    ("instelling", "instelling_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, soort CHAR(2) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), uzovi CHAR(4), specialisme CHAR(4), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), verwijderd CHAR(1) NOT NULL"),
+    ("instelling", "instelling_id INTEGER PRIMARY KEY, naam VARCHAR(100) NOT NULL, soort CHAR(2) NOT NULL, agb_code CHAR(8), ura_nummer CHAR(8), uzovi CHAR(4), specialisme CHAR(4), telefoon VARCHAR(20), straat VARCHAR(60), huisnummer VARCHAR(10), postcode CHAR(6), plaats VARCHAR(60), telefoon_soort CHAR(2), land CHAR(4), adres_soort VARCHAR(4), verwijderd CHAR(1) NOT NULL"),
     // Health insurance (B basis, A aanvullend) or, without an insurer, costs the patient pays
     // himself (Z zelfbetaler, with his bank account).
     ("verzekering", "verzekering_id INTEGER PRIMARY KEY, pat_id INTEGER NOT NULL, instelling_id INTEGER, soort CHAR(2) NOT NULL, polisnummer VARCHAR(20), begindatum DATE, einddatum DATE, bank VARCHAR(40), iban VARCHAR(34), bic VARCHAR(11), verwijderd CHAR(1) NOT NULL"),

@@ -12,7 +12,9 @@
 //! not listed, and on a listed one that no longer happens, so the list can only shrink.
 //! `UPDATE_GAPS=1` rewrites it from a run, keeping the reasons already written;
 //! `FIDELITY_DETAIL=<element path>` prints, for that element, what each fixture and its served
-//! resource hold (the fixtures' synthetic test patients only). The figures
+//! resource hold (the fixtures' synthetic test patients only); `FIDELITY_VALUES=1` prints each
+//! lost or changed value as a line (`value, service, type, kind, path`: count them with
+//! `sort | uniq -c` to see which gaps weigh most). The figures
 //! per type go to `target/fidelity.txt` (scripts/test prints them).
 
 use crate::conformance::{qualification_server_on, SCRIPTS};
@@ -81,13 +83,9 @@ fn served_content_is_the_fixtures_content() {
             let c = compare(f, &served[*s].root, &translate);
             (row.values, row.kept) = (row.values + c.values, row.kept + c.kept);
             (row.lost, row.changed) = (row.lost + c.lost.len(), row.changed + c.changed.len());
-            if std::env::var_os("FIDELITY_COUNTS").is_some() {
-                for p in &c.lost {
-                    eprintln!("COUNT\t{service}\t{}\tlost\t{p}", f.resource_type);
-                }
-                for p in &c.changed {
-                    eprintln!("COUNT\t{service}\t{}\tchanged\t{p}", f.resource_type);
-                }
+            if std::env::var_os("FIDELITY_VALUES").is_some() {
+                let kinds = c.lost.iter().map(|p| ("lost", p)).chain(c.changed.iter().map(|p| ("changed", p)));
+                kinds.for_each(|(kind, p)| eprintln!("value\t{service}\t{}\t{kind}\t{p}", f.resource_type));
             }
             found.extend(c.lost.iter().map(|p| gap("lost", p)));
             found.extend(c.changed.iter().map(|p| gap("changed", p)));

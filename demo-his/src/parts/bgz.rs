@@ -298,6 +298,9 @@ fn reference_data(t: &mut Tables) {
                 o.number.into(),
                 o.postcode.into(),
                 o.city.into(),
+                "LL".into(),
+                "6030".into(),
+                (if o.street == "Postbus" { "PST" } else { "PHYS" }).into(),
                 yes_no(false),
             ],
         );

@@ -245,6 +245,9 @@ pub(crate) fn reference_data(t: &mut Tables) {
             "12".into(),
             "3511AB".into(),
             "Utrecht".into(),
+            "LL".into(),
+            "6030".into(),
+            "PHYS".into(),
         ],
     );
     let staff: &[(i64, &str, &str, &str, &str, &str, &str)] = &[
@@ -271,8 +274,16 @@ pub(crate) fn reference_data(t: &mut Tables) {
                 // The GPs' Vektis specialism: huisartsen.
                 opt((*role == "HA").then(|| Value::from("0100"))),
                 "030-1234567".into(),
+                "LL".into(),
                 Value::Null,
                 (*sex).into(),
+                // They work at the practice's address.
+                "Lindenlaan".into(),
+                "12".into(),
+                "3511AB".into(),
+                "Utrecht".into(),
+                "6030".into(),
+                "PHYS".into(),
                 yes_no(false),
             ],
         );
@@ -293,7 +304,14 @@ pub(crate) fn reference_data(t: &mut Tables) {
             "0100".into(),
             Value::Null,
             Value::Null,
+            Value::Null,
             "M".into(),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
             yes_no(true),
         ],
     );

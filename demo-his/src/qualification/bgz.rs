@@ -159,9 +159,17 @@ fn organizations(t: &mut Tables, fixtures: &Fixtures, local: &mut Local) {
                 text(part("http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-houseNumber")),
                 text(address.and_then(|a| a.get("postalCode"))),
                 text(address.and_then(|a| a.get("city"))),
+                text(super::phone_kind(org)),
+                text(address.and_then(super::country)),
+                text(address.and_then(super::address_kind)),
                 yes_no(false),
             ],
         );
+        // An identifier beside the AGB, URA and UZOVI numbers, which have columns of their own.
+        let own = org.each("identifier").into_iter().find(|i| !matches!(i.get("system"), Some(AGB | URA | UZOVI)));
+        if let Some((system, value)) = own.and_then(|i| Some((i.get("system")?, i.get("value")?))) {
+            t.add("kenmerk", vec!["instelling".into(), Value::Int(key), system.into(), value.into()]);
+        }
     }
 }
 
@@ -813,17 +821,21 @@ fn encounters(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
 }
 
 fn appointments(t: &mut Tables, fixtures: &Fixtures, keys: &Keys, local: &Local) {
+    let mut located = std::collections::HashSet::new();
     for appointment in fixtures.of_type("Appointment") {
         let actors: Vec<&str> =
             appointment.each("participant.actor").into_iter().filter_map(|a| a.get("reference")).collect();
         let patient = actors.iter().find(|r| r.starts_with("Patient/")).copied();
         let staff = actors.iter().find(|r| r.starts_with("Practitioner/")).copied();
-        // A location stands for its organisation's outpatient clinic.
-        let location = actors
-            .iter()
-            .find(|r| r.starts_with("Location/"))
-            .and_then(|r| fixtures.get(r))
-            .and_then(|l| l.reference("managingOrganization"));
+        // A location stands for its organisation's outpatient clinic; its identifier is kept
+        // for that organisation (kenmerk locatie).
+        let place = actors.iter().find(|r| r.starts_with("Location/")).and_then(|r| fixtures.get(r));
+        let location = place.and_then(|l| l.reference("managingOrganization"));
+        if let (Some(place), Some(org)) = (place, local.orgs.get(location.unwrap_or_default())) {
+            if located.insert(*org) {
+                identify(t, "locatie", *org, place);
+            }
+        }
         let key = t.next_id("afspraak");
         identify(t, "afspraak", key, appointment);
         t.add(

@@ -152,6 +152,13 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
     for org in fixtures.of_type("Organization") {
         let key = t.next_id("praktijk");
         keys.insert(org, key);
+        // An identifier beside the AGB code and URA number, which have columns of their own.
+        let own = org.each("identifier").into_iter().find(
+            |i| !matches!(i.get("system"), Some(s) if s == shared::AGB || s == shared::URA || s.ends_with("/uzovi")),
+        );
+        if let Some((system, value)) = own.and_then(|i| Some((i.get("system")?, i.get("value")?))) {
+            t.add("kenmerk", vec!["praktijk".into(), Value::Int(key), system.into(), value.into()]);
+        }
         let address = org.first("address");
         t.add(
             "praktijk",
@@ -165,6 +172,9 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 opt(address.and_then(house_number).map(Value::from)),
                 opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
                 opt(address.and_then(|a| a.get("city")).map(Value::from)),
+                opt(phone_kind(org).map(Value::from)),
+                opt(address.and_then(country).map(Value::from)),
+                opt(address.and_then(address_kind).map(Value::from)),
             ],
         );
     }
@@ -186,26 +196,32 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             identify(t, "rol", key, role);
         }
         let name = practitioner.first("name").map(Name::of).unwrap_or_default();
-        t.add(
-            "medewerker",
-            vec![
-                Value::Int(key),
-                Value::Int(practice),
-                opt(identifier(practitioner, shared::AGB).map(Value::from)),
-                opt(identifier(practitioner, UZI).map(Value::from)),
-                names::column(&name.initials),
-                names::column(&name.given),
-                names::column(&name.own_prefix),
-                name.own.as_deref().unwrap_or("Onbekend").into(),
-                // The role as recorded: a UZI role code the table knows, a Vektis specialism.
-                opt(role.and_then(|r| r.code_in("specialty", UZI_ROLE)).and_then(local_function).map(Value::from)),
-                opt(role.and_then(|r| r.code_in("specialty", VEKTIS)).map(Value::from)),
-                opt(telecom(practitioner, "phone").or_else(|| role.and_then(|r| telecom(r, "phone"))).map(Value::from)),
-                opt(telecom(practitioner, "email").or_else(|| role.and_then(|r| telecom(r, "email"))).map(Value::from)),
-                opt(gender(practitioner).map(Value::from)),
-                yes_no(false),
-            ],
-        );
+        let address = practitioner.first("address");
+        let row = vec![
+            Value::Int(key),
+            Value::Int(practice),
+            opt(identifier(practitioner, shared::AGB).map(Value::from)),
+            opt(identifier(practitioner, UZI).map(Value::from)),
+            names::column(&name.initials),
+            names::column(&name.given),
+            names::column(&name.own_prefix),
+            name.own.as_deref().unwrap_or("Onbekend").into(),
+            // The role as recorded: a UZI role code the table knows, a Vektis specialism.
+            opt(role.and_then(|r| r.code_in("specialty", UZI_ROLE)).and_then(local_function).map(Value::from)),
+            opt(role.and_then(|r| r.code_in("specialty", VEKTIS)).map(Value::from)),
+            opt(telecom(practitioner, "phone").or_else(|| role.and_then(|r| telecom(r, "phone"))).map(Value::from)),
+            opt(phone_kind(practitioner).or_else(|| role.and_then(|r| phone_kind(r))).map(Value::from)),
+            opt(telecom(practitioner, "email").or_else(|| role.and_then(|r| telecom(r, "email"))).map(Value::from)),
+            opt(gender(practitioner).map(Value::from)),
+            opt(address.and_then(street).map(Value::from)),
+            opt(address.and_then(house_number).map(Value::from)),
+            opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
+            opt(address.and_then(|a| a.get("city")).map(Value::from)),
+            opt(address.and_then(country).map(Value::from)),
+            opt(address.and_then(address_kind).map(Value::from)),
+            yes_no(false),
+        ];
+        t.add("medewerker", row);
     }
     for patient in fixtures.of_type("Patient") {
         let key = t.next_id("patient");
@@ -289,12 +305,12 @@ fn contact_person(t: &mut Tables, patient: i64, contact: &fixture::Element) {
 }
 
 /// The GBA country code of an address (6030 Nederland).
-fn country(address: &fixture::Element) -> Option<&str> {
+pub(super) fn country(address: &fixture::Element) -> Option<&str> {
     address.code_in("country.extension.valueCodeableConcept", GBA_COUNTRY)
 }
 
 /// The kind of an address (zib AddressType: PHYS, HP, PST, TMP).
-fn address_kind(address: &fixture::Element) -> Option<&str> {
+pub(super) fn address_kind(address: &fixture::Element) -> Option<&str> {
     address
         .ext("http://nictiz.nl/fhir/StructureDefinition/zib-AddressInformation-AddressType")
         .and_then(|e| e.get("valueCodeableConcept.coding.code"))
@@ -342,7 +358,7 @@ const ROLE_CODE: &str = "http://hl7.org/fhir/v3/RoleCode";
 
 /// MC (mobile) or LL (landline) for the first phone number: its zib telecom type, else what
 /// the number looks like.
-fn phone_kind(f: &fixture::Element) -> Option<&'static str> {
+pub(super) fn phone_kind(f: &fixture::Element) -> Option<&'static str> {
     let phone = f.each("telecom").into_iter().find(|t| t.get("system") == Some("phone"))?;
     let kind = phone.ext("http://nictiz.nl/fhir/StructureDefinition/zib-ContactInformation-TelecomType");
     match kind.and_then(|k| k.get("valueCodeableConcept.coding.code")) {

@@ -159,6 +159,13 @@ fn author_key(
             Value::Null,
             Value::Null,
             Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
             yes_no(false),
         ],
     );
