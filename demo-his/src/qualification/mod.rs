@@ -196,8 +196,7 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             identify(t, "rol", key, role);
         }
         let name = practitioner.first("name").map(Name::of).unwrap_or_default();
-        let address = practitioner.first("address");
-        let row = vec![
+        let mut row = vec![
             Value::Int(key),
             Value::Int(practice),
             opt(identifier(practitioner, shared::AGB).map(Value::from)),
@@ -213,14 +212,9 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             opt(phone_kind(practitioner).or_else(|| role.and_then(|r| phone_kind(r))).map(Value::from)),
             opt(telecom(practitioner, "email").or_else(|| role.and_then(|r| telecom(r, "email"))).map(Value::from)),
             opt(gender(practitioner).map(Value::from)),
-            opt(address.and_then(street).map(Value::from)),
-            opt(address.and_then(house_number).map(Value::from)),
-            opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
-            opt(address.and_then(|a| a.get("city")).map(Value::from)),
-            opt(address.and_then(country).map(Value::from)),
-            opt(address.and_then(address_kind).map(Value::from)),
-            yes_no(false),
         ];
+        row.extend(address_columns(practitioner.first("address")));
+        row.push(yes_no(false));
         t.add("medewerker", row);
     }
     for patient in fixtures.of_type("Patient") {
@@ -229,38 +223,33 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
         let name = patient.first("name").map(Name::of).unwrap_or_default();
         let address = patient.first("address");
         let gp = patient.each("generalPractitioner").into_iter().find_map(|g| keys.get(g.get("reference")));
-        t.add(
-            "patient",
-            vec![
-                Value::Int(key),
-                opt(bsn_by_patient.get(&patient.literal_reference()).map(|b| Value::from(b.as_str()))),
-                name.own.as_deref().unwrap_or("Onbekend").into(),
-                names::column(&name.own_prefix),
-                names::column(&name.given),
-                names::column(&name.initials),
-                names::column(&name.call),
-                names::column(&name.partner_prefix),
-                names::column(&name.partner),
-                opt(name.usage.map(Value::from)),
-                opt(gender(patient).map(Value::from)),
-                opt(patient.date("birthDate").map(Value::Date)),
-                opt(address.and_then(street).map(Value::from)),
-                opt(address.and_then(house_number).map(Value::from)),
-                opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
-                opt(address.and_then(|a| a.get("city")).map(Value::from)),
-                opt(address.and_then(country).map(Value::from)),
-                opt(address.and_then(address_kind).map(Value::from)),
-                opt(telecom(patient, "phone").map(Value::from)),
-                opt(phone_kind(patient).map(Value::from)),
-                opt(telecom(patient, "email").map(Value::from)),
-                opt(patient.code_in("maritalStatus", "http://hl7.org/fhir/v3/MaritalStatus").map(Value::from)),
-                opt(patient.get("deceasedBoolean").map(|b| yes_no(b == "true"))),
-                opt(patient.get("multipleBirthBoolean").map(|b| yes_no(b == "true"))),
-                opt(gp.map(Value::Int)),
-                Value::Null,
-                yes_no(false),
-            ],
-        );
+        let mut row = vec![
+            Value::Int(key),
+            opt(bsn_by_patient.get(&patient.literal_reference()).map(|b| Value::from(b.as_str()))),
+            name.own.as_deref().unwrap_or("Onbekend").into(),
+            names::column(&name.own_prefix),
+            names::column(&name.given),
+            names::column(&name.initials),
+            names::column(&name.call),
+            names::column(&name.partner_prefix),
+            names::column(&name.partner),
+            opt(name.usage.map(Value::from)),
+            opt(gender(patient).map(Value::from)),
+            opt(patient.date("birthDate").map(Value::Date)),
+        ];
+        row.extend(address_columns(address));
+        row.extend([
+            opt(telecom(patient, "phone").map(Value::from)),
+            opt(phone_kind(patient).map(Value::from)),
+            opt(telecom(patient, "email").map(Value::from)),
+            opt(patient.code_in("maritalStatus", "http://hl7.org/fhir/v3/MaritalStatus").map(Value::from)),
+            opt(patient.get("deceasedBoolean").map(|b| yes_no(b == "true"))),
+            opt(patient.get("multipleBirthBoolean").map(|b| yes_no(b == "true"))),
+            opt(gp.map(Value::Int)),
+            Value::Null,
+            yes_no(false),
+        ]);
+        t.add("patient", row);
         for contact in patient.each("contact") {
             contact_person(t, key, contact);
         }
@@ -270,38 +259,43 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
 /// A patient's contact person (Patient.contact: zib ContactPerson) as a `contactpersoon` row.
 fn contact_person(t: &mut Tables, patient: i64, contact: &fixture::Element) {
     let name = contact.first("name").map(Name::of).unwrap_or_default();
-    let address = contact.first("address");
     let relationships = contact.each("relationship");
     let role = relationships.iter().find_map(|r| r.code_in("", CONTACT_ROLE));
     let relation = relationships.iter().find_map(|r| r.code_in("", ROLE_CODE));
     let key = t.next_id("contactpersoon");
-    t.add(
-        "contactpersoon",
-        vec![
-            Value::Int(key),
-            Value::Int(patient),
-            opt(role.map(Value::from)),
-            opt(relation.map(Value::from)),
-            name.own.as_deref().unwrap_or("Onbekend").into(),
-            names::column(&name.own_prefix),
-            names::column(&name.given),
-            names::column(&name.initials),
-            names::column(&name.call),
-            names::column(&name.partner_prefix),
-            names::column(&name.partner),
-            opt(name.usage.map(Value::from)),
-            opt(telecom(contact, "phone").map(Value::from)),
-            opt(phone_kind(contact).map(Value::from)),
-            opt(telecom(contact, "email").map(Value::from)),
-            opt(address.and_then(street).map(Value::from)),
-            opt(address.and_then(house_number).map(Value::from)),
-            opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
-            opt(address.and_then(|a| a.get("city")).map(Value::from)),
-            opt(address.and_then(country).map(Value::from)),
-            opt(address.and_then(address_kind).map(Value::from)),
-            yes_no(false),
-        ],
-    );
+    let mut row = vec![
+        Value::Int(key),
+        Value::Int(patient),
+        opt(role.map(Value::from)),
+        opt(relation.map(Value::from)),
+        name.own.as_deref().unwrap_or("Onbekend").into(),
+        names::column(&name.own_prefix),
+        names::column(&name.given),
+        names::column(&name.initials),
+        names::column(&name.call),
+        names::column(&name.partner_prefix),
+        names::column(&name.partner),
+        opt(name.usage.map(Value::from)),
+        opt(telecom(contact, "phone").map(Value::from)),
+        opt(phone_kind(contact).map(Value::from)),
+        opt(telecom(contact, "email").map(Value::from)),
+    ];
+    row.extend(address_columns(contact.first("address")));
+    row.push(yes_no(false));
+    t.add("contactpersoon", row);
+}
+
+/// An address as the legacy tables keep it: straat, huisnummer, postcode, plaats, land (GBA
+/// code), adres_soort.
+fn address_columns(address: Option<&fixture::Element>) -> [Value; 6] {
+    [
+        opt(address.and_then(street).map(Value::from)),
+        opt(address.and_then(house_number).map(Value::from)),
+        opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
+        opt(address.and_then(|a| a.get("city")).map(Value::from)),
+        opt(address.and_then(country).map(Value::from)),
+        opt(address.and_then(address_kind).map(Value::from)),
+    ]
 }
 
 /// The GBA country code of an address (6030 Nederland).
