@@ -159,7 +159,7 @@ fn organizations(t: &mut Tables, fixtures: &Fixtures, local: &mut Local) {
                 text(part("http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-houseNumber")),
                 text(address.and_then(|a| a.get("postalCode"))),
                 text(address.and_then(|a| a.get("city"))),
-                text(super::phone_kind(org)),
+                text(super::recorded_phone_kind(org)),
                 text(address.and_then(super::country)),
                 text(address.and_then(super::address_kind)),
                 yes_no(false),

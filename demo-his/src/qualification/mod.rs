@@ -172,7 +172,7 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
                 opt(address.and_then(house_number).map(Value::from)),
                 opt(address.and_then(|a| a.get("postalCode")).map(Value::from)),
                 opt(address.and_then(|a| a.get("city")).map(Value::from)),
-                opt(phone_kind(org).map(Value::from)),
+                opt(recorded_phone_kind(org).map(Value::from)),
                 opt(address.and_then(country).map(Value::from)),
                 opt(address.and_then(address_kind).map(Value::from)),
             ],
@@ -209,7 +209,9 @@ fn people(t: &mut Tables, fixtures: &Fixtures, keys: &mut Keys, bsn_by_patient: 
             opt(role.and_then(|r| r.code_in("specialty", UZI_ROLE)).and_then(local_function).map(Value::from)),
             opt(role.and_then(|r| r.code_in("specialty", VEKTIS)).map(Value::from)),
             opt(telecom(practitioner, "phone").or_else(|| role.and_then(|r| telecom(r, "phone"))).map(Value::from)),
-            opt(phone_kind(practitioner).or_else(|| role.and_then(|r| phone_kind(r))).map(Value::from)),
+            opt(recorded_phone_kind(practitioner)
+                .or_else(|| role.and_then(|r| recorded_phone_kind(r)))
+                .map(Value::from)),
             opt(telecom(practitioner, "email").or_else(|| role.and_then(|r| telecom(r, "email"))).map(Value::from)),
             opt(gender(practitioner).map(Value::from)),
         ];
@@ -277,7 +279,7 @@ fn contact_person(t: &mut Tables, patient: i64, contact: &fixture::Element) {
         names::column(&name.partner),
         opt(name.usage.map(Value::from)),
         opt(telecom(contact, "phone").map(Value::from)),
-        opt(phone_kind(contact).map(Value::from)),
+        opt(recorded_phone_kind(contact).map(Value::from)),
         opt(telecom(contact, "email").map(Value::from)),
     ];
     row.extend(address_columns(contact.first("address")));
@@ -352,13 +354,24 @@ const ROLE_CODE: &str = "http://hl7.org/fhir/v3/RoleCode";
 
 /// MC (mobile) or LL (landline) for the first phone number: its zib telecom type, else what
 /// the number looks like.
-pub(super) fn phone_kind(f: &fixture::Element) -> Option<&'static str> {
+/// The recorded kind of a phone number (zib TelecomType MC or LL), if the source gives one.
+pub(super) fn recorded_phone_kind(f: &fixture::Element) -> Option<&'static str> {
     let phone = f.each("telecom").into_iter().find(|t| t.get("system") == Some("phone"))?;
     let kind = phone.ext("http://nictiz.nl/fhir/StructureDefinition/zib-ContactInformation-TelecomType");
     match kind.and_then(|k| k.get("valueCodeableConcept.coding.code")) {
         Some("MC") => Some("MC"),
         Some("LL") => Some("LL"),
-        _ => {
+        _ => None,
+    }
+}
+
+/// A patient's phone kind: as recorded, else from the number (06 mobile); only for the patient,
+/// whose record the practice keeps with a kind for every number.
+pub(super) fn phone_kind(f: &fixture::Element) -> Option<&'static str> {
+    let phone = f.each("telecom").into_iter().find(|t| t.get("system") == Some("phone"))?;
+    match recorded_phone_kind(f) {
+        Some(kind) => Some(kind),
+        None => {
             let number = phone.get("value")?.replace(['-', ' '], "");
             Some(if number.starts_with("06") || number.starts_with("+316") { "MC" } else { "LL" })
         }
